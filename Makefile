@@ -1,0 +1,40 @@
+# R-CNN Lens. `make run` starts the app on the shipped demo; `make test` runs the tests.
+# Both create .venv/ and install the project into it when missing or when pyproject.toml changed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-core bench train eval lint sysdeps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@bash .ci/sysdeps.sh window
+	$(BIN)/rcnn-lens $(ARGS)
+
+test: $(STAMP)
+	@bash .ci/sysdeps.sh test || true
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-core: $(STAMP)
+	$(BIN)/python -m pytest tests/core $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.bench
+
+train: $(STAMP)
+	$(BIN)/python -m core.demo.train --out assets/demo_shapes.pt
+
+eval: $(STAMP)
+	$(BIN)/python -m core.demo.evaluate --weights demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check core gui tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

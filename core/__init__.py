@@ -1,0 +1,54 @@
+"""R-CNN Lens core: a Qt-free, staged and faithful Faster R-CNN trace.
+
+Public API::
+
+    model = core.load_model("demo")                 # LoadedModel; .module is the torchvision model
+    model = core.load_model("fasterrcnn_resnet50_fpn", weights="random:1", device="cpu")
+    tr = core.trace(model, "scene.png")             # or an HxWx3 uint8 RGB array
+    tr2 = core.retrace(tr, box_nms_thresh=0.3)      # reruns only the stages after the change
+
+``load_model(name, weights=..., device=..., **torchvision keywords)``: ``name`` is a preset of
+``core.presets.PRESETS``; ``weights`` is ``demo``, ``coco``, ``random``, ``random:SEED`` or a
+checkpoint path (loaded with ``weights_only=True``); ``device`` is ``cpu``, ``cuda`` or ``auto``.
+
+A ``Trace`` (``core.stages``) holds numpy arrays: image meta (original/resized/padded size and
+scale), feature maps per level (FPN and the body under it), anchors per level, RPN objectness
+logits and box deltas per level, proposals before NMS (with status, level, anchor and the kept
+proposal that suppressed each dropped one, with the IoU) and after NMS (``keep``), the RoIAlign
+output and box-head outputs (logits, softmax, class-specific refined boxes), detections before
+and after NMS linked to their proposals, and time per stage. Every box set has its model-frame and
+original-pixel copies. ``retrace`` takes torchvision's FasterRCNN keywords: ``rpn_pre_nms_top_n_test``,
+``rpn_post_nms_top_n_test``, ``rpn_nms_thresh``, ``rpn_score_thresh``, ``box_score_thresh``,
+``box_nms_thresh``, ``box_detections_per_img``.
+
+User-facing failures raise ``core.errors.LensError`` whose message is one line naming the file.
+Importing ``core`` is cheap: torch loads on first use of these names.
+"""
+
+from __future__ import annotations
+
+from .errors import ImageError, LensError, ModelError, WeightsError
+from .stages import STAGES
+
+__all__ = ["load_model", "trace", "retrace", "load_image", "LensError", "ImageError", "ModelError",
+           "WeightsError", "STAGES", "PRESETS", "PARAMS"]
+
+
+def __getattr__(name: str):
+    if name == "load_model":
+        from .models import load_model
+
+        return load_model
+    if name in ("trace", "retrace", "PARAMS"):
+        from . import runner as _trace_mod
+
+        return getattr(_trace_mod, name)
+    if name == "load_image":
+        from .images import load
+
+        return load
+    if name == "PRESETS":
+        from .presets import PRESETS
+
+        return PRESETS
+    raise AttributeError(name)

@@ -1,0 +1,34 @@
+"""Atomic writes: a temporary file in the target's folder, then a rename; never a partial file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import LensError
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise LensError(p, f"cannot write ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise LensError(p, f"cannot write ({err.strerror or err})") from None
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))

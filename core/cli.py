@@ -1,0 +1,240 @@
+"""``rcnn-lens``: the desktop app (no sub-command) and the ``trace``, ``export``, ``models`` commands.
+
+A bad file prints one line on stderr naming it and the problem; the others are still processed;
+the exit code is 1 at the end. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .errors import LensError
+
+THRESHOLD_OPTIONS = (
+    ("--rpn-pre-nms-top-n", "rpn_pre_nms_top_n_test", int, "RPN: top-n proposals per level before NMS"),
+    ("--rpn-post-nms-top-n", "rpn_post_nms_top_n_test", int, "RPN: proposals kept after NMS"),
+    ("--rpn-nms-thresh", "rpn_nms_thresh", float, "RPN: NMS IoU threshold"),
+    ("--rpn-score-thresh", "rpn_score_thresh", float, "RPN: objectness probability threshold"),
+    ("--box-score-thresh", "box_score_thresh", float, "detections: class score threshold"),
+    ("--box-nms-thresh", "box_nms_thresh", float, "detections: NMS IoU threshold"),
+    ("--box-detections-per-img", "box_detections_per_img", int, "detections: at most this many"),
+)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="model preset (default: demo); see `rcnn-lens models`")
+    p.add_argument("--weights", default=None,
+                   help="demo, coco, random, random:SEED or a checkpoint path (default: the preset's)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    for flag, dest, typ, help_ in THRESHOLD_OPTIONS:
+        p.add_argument(flag, dest=dest, type=typ, default=None, help=help_)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def thresholds(args) -> dict:
+    return {dest: getattr(args, dest) for _, dest, _, _ in THRESHOLD_OPTIONS if getattr(args, dest) is not None}
+
+
+def _shape(a) -> list[int]:
+    return [int(v) for v in a.shape]
+
+
+def trace_summary(tr, image_name: str) -> dict:
+    """The JSON object ``rcnn-lens trace --json`` prints for one image."""
+    p, d, h = tr.proposals, tr.detections, tr.box_head
+    post = [[*(float(v) for v in p.boxes_image[i]), float(p.scores[i])] for i in p.keep]
+    return {
+        "image": image_name,
+        "image_size": list(tr.meta.original_size),
+        "model": tr.model,
+        "weights": tr.weights,
+        "transform": {"resized_size": list(tr.meta.resized_size), "batch_size": list(tr.meta.batch_size),
+                      "scale": [round(s, 6) for s in tr.meta.scale]},
+        "features": {k: _shape(v.data) for k, v in tr.features.items()},
+        "anchors": {"per_cell": {a.name: a.per_cell for a in tr.anchors},
+                    "grid": {a.name: list(a.grid) for a in tr.anchors},
+                    "stride": {a.name: list(a.stride) for a in tr.anchors},
+                    "total": int(sum(a.count for a in tr.anchors))},
+        "rpn": {"objectness": {r.name: _shape(r.objectness) for r in tr.rpn},
+                "deltas": {r.name: _shape(r.deltas) for r in tr.rpn},
+                "pre_nms": len(p), "post_nms": int(len(p.keep)), "proposals": post},
+        "roi_pool": _shape(h.pooled),
+        "box_head": {"features": _shape(h.features), "class_logits": _shape(h.class_logits),
+                     "box_regression": _shape(h.box_regression)},
+        "detections_pre_nms": len(d),
+        "detections": [{k: v for k, v in det.items() if k != "proposal"} for det in tr.final()],
+        "params": tr.params,
+        "timings_ms": {k: round(v, 2) for k, v in tr.timings_ms.items()},
+    }
+
+
+def _fmt(shape) -> str:
+    return " x ".join(str(v) for v in shape)
+
+
+def trace_table(tr, image_name: str) -> str:
+    """A readable table like the seed notebook's printouts: stage, tensor shape, count, ms."""
+    s = trace_summary(tr, image_name)
+    t = tr.timings_ms
+    rows = [("input", _fmt([3, *s["transform"]["batch_size"]]),
+             f"{s['image_size'][0]}x{s['image_size'][1]} -> {s['transform']['resized_size'][0]}x"
+             f"{s['transform']['resized_size'][1]}", t.get("transform", 0.0))]
+    first = True
+    for name, shape in s["features"].items():
+        rows.append((f"backbone {name}", _fmt(shape), "", t.get("backbone", 0.0) if first else None))
+        first = False
+    first = True
+    for r in tr.rpn:
+        rows.append((f"rpn objectness {r.name}", _fmt(r.objectness.shape), "", t.get("rpn_head", 0.0) if first else None))
+        rows.append((f"rpn deltas {r.name}", _fmt(r.deltas.shape), "", None))
+        first = False
+    for a in tr.anchors:
+        rows.append((f"anchors {a.name}", _fmt([a.count, 4]), f"{a.grid[0]} x {a.grid[1]} x {a.per_cell}", None))
+    rows.append(("anchors total", "", str(s["anchors"]["total"]), t.get("anchors", 0.0)))
+    rows.append(("proposals before NMS", _fmt([s["rpn"]["pre_nms"], 4]), str(s["rpn"]["pre_nms"]),
+                 t.get("rpn_decode", 0.0)))
+    rows.append(("proposals after NMS", _fmt([s["rpn"]["post_nms"], 4]), str(s["rpn"]["post_nms"]),
+                 t.get("rpn_filter", 0.0)))
+    rows.append(("roi pool", _fmt(s["roi_pool"]), "", t.get("roi_pool", 0.0)))
+    rows.append(("box head", _fmt(s["box_head"]["features"]), "", t.get("box_head", 0.0)))
+    rows.append(("predictor class logits", _fmt(s["box_head"]["class_logits"]), "", t.get("box_predictor", 0.0)))
+    rows.append(("predictor box regression", _fmt(s["box_head"]["box_regression"]), "", None))
+    rows.append(("detections before NMS", "", str(s["detections_pre_nms"]), None))
+    rows.append(("detections after NMS", "", str(len(s["detections"])), t.get("postprocess", 0.0)))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(max(len(r[1]) for r in rows), 5)
+    out = [f"{image_name}  [{tr.model}, weights {tr.weights}]",
+           f"{'stage':<{w0}}  {'shape':<{w1}}  {'count':>14}  {'ms':>8}"]
+    for name, shape, count, ms in rows:
+        out.append(f"{name:<{w0}}  {shape:<{w1}}  {count:>14}  {'' if ms is None else f'{ms:8.1f}':>8}")
+    for det in s["detections"]:
+        b = ", ".join(f"{v:.1f}" for v in det["box"])
+        out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]")
+    return "\n".join(out)
+
+
+def _load(args):
+    from .models import load_model
+
+    return load_model(args.model, weights=args.weights, device=args.device)
+
+
+def cmd_trace(args) -> int:
+    from .runner import trace
+
+    model = _load(args)
+    params = thresholds(args)
+    failed = 0
+    for path in args.images:
+        try:
+            tr = trace(model, path, **params)
+        except LensError as err:
+            print(f"rcnn-lens: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(trace_summary(tr, path)), flush=True)
+        else:
+            print(trace_table(tr, path), flush=True)
+    return 1 if failed else 0
+
+
+def cmd_models(args) -> int:
+    from . import presets
+    from . import weights as w
+
+    rows = []
+    for name, p in presets.PRESETS.items():
+        avail = []
+        if name == "demo":
+            avail.append(f"demo ({'shipped' if w.DEMO_WEIGHTS.is_file() else 'missing: make train'})")
+        if p.coco:
+            try:
+                f = w.coco_file(p)
+                avail.append(f"coco ({'cached' if f.is_file() else 'not cached: put ' + f.name + ' in ' + str(f.parent)})")
+            except Exception:  # noqa: BLE001
+                avail.append("coco (unknown)")
+        avail.append("random")
+        rows.append({"name": name, "default": p.default_weights, "weights": avail, "about": p.description})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']}\n    {r['about']}\n    weights: {', '.join(r['weights'])}; default {r['default']}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from . import presets
+    from . import weights as w
+
+    path = w.download_coco(presets.get(args.preset))
+    print(path)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import run_export
+
+    return run_export(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="rcnn-lens", description="See how an image travels through a Faster R-CNN.")
+    sub = ap.add_subparsers(dest="command")
+    t = sub.add_parser("trace", help="run the staged trace and print each stage")
+    t.add_argument("images", nargs="+", metavar="IMAGE")
+    t.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    add_model_options(t)
+    t.set_defaults(func=cmd_trace)
+    m = sub.add_parser("models", help="list presets and whether their weights are available offline")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--debug", action="store_true")
+    m.set_defaults(func=cmd_models)
+    d = sub.add_parser("download", help="fetch a preset's COCO weights into torch.hub's cache (needs internet)")
+    d.add_argument("preset")
+    d.add_argument("--debug", action="store_true")
+    d.set_defaults(func=cmd_download)
+    try:
+        from .export import add_export_parser
+    except ImportError:
+        pass
+    else:
+        add_export_parser(sub, add_model_options)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"trace", "models", "download", "export", "-h", "--help"}
+    if not argv or argv[0] not in commands:
+        try:
+            from gui.app import main as gui_main
+        except ImportError as err:
+            print(f"rcnn-lens: the desktop app is not available ({err})", file=sys.stderr)
+            return 1
+        return gui_main(argv)
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        return args.func(args)
+    except LensError as err:
+        if getattr(args, "debug", False):
+            raise
+        print(f"rcnn-lens: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rcnn-lens: interrupted after {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if getattr(args, "debug", False):
+            raise
+        print(f"rcnn-lens: unexpected error: {type(err).__name__}: {err} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The project's own demo detector: synthetic shapes, its model, training and evaluation."""

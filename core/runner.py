@@ -1,0 +1,364 @@
+"""The staged runner: ``GeneralizedRCNN.forward`` (eval) called submodule by submodule, keeping
+every stage. RPN filtering and box post-processing are split at NMS with torchvision's own ops so
+that "before NMS" and "suppressed by" exist. tests/core/test_faithful.py holds the result equal to
+``model(images)`` for every preset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.rpn import concat_box_prediction_layers
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.transform import resize_boxes
+from torchvision.ops import boxes as box_ops
+
+from .errors import ModelError
+from .images import as_image
+from .models import LoadedModel
+from .stages import (KEPT, Lazy, LOW_SCORE, OVER_TOP_N, SMALL, SUPPRESSED, AnchorLevel, BoxHead,
+                     Detections, FeatureLevel, ImageMeta, Proposals, RPNLevel, Trace)
+
+RPN_PARAMS = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "rpn_nms_thresh", "rpn_score_thresh")
+BOX_PARAMS = ("box_score_thresh", "box_nms_thresh", "box_detections_per_img")
+PARAMS = RPN_PARAMS + BOX_PARAMS
+
+
+def model_params(module) -> dict:
+    """The model's own test-time thresholds, under torchvision's FasterRCNN keyword names."""
+    rpn, rh = module.rpn, module.roi_heads
+    return {
+        "rpn_pre_nms_top_n_test": int(rpn._pre_nms_top_n["testing"]),
+        "rpn_post_nms_top_n_test": int(rpn._post_nms_top_n["testing"]),
+        "rpn_nms_thresh": float(rpn.nms_thresh),
+        "rpn_score_thresh": float(rpn.score_thresh),
+        "box_score_thresh": float(rh.score_thresh),
+        "box_nms_thresh": float(rh.nms_thresh),
+        "box_detections_per_img": int(rh.detections_per_img),
+    }
+
+
+def _check_params(params: dict) -> None:
+    bad = [k for k in params if k not in PARAMS]
+    if bad:
+        raise ModelError(bad[0], f"unknown parameter; use one of {', '.join(PARAMS)}")
+    for k in ("rpn_nms_thresh", "box_nms_thresh", "rpn_score_thresh", "box_score_thresh"):
+        if k in params and not 0.0 <= float(params[k]) <= 1.0:
+            raise ModelError(k, f"must be between 0 and 1, got {params[k]}")
+    for k in ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_detections_per_img"):
+        if k in params and int(params[k]) < 0:
+            raise ModelError(k, f"must be >= 0, got {params[k]}")
+
+
+@dataclass
+class _State:
+    """Torch tensors kept for retrace (never shown to the GUI)."""
+
+    model: LoadedModel
+    image_sizes: list
+    original_size: tuple
+    features: OrderedDict
+    objectness: torch.Tensor  # [N_anchors] logits, torchvision's concatenated order
+    proposals: torch.Tensor  # [N_anchors, 4] decoded, model frame
+    num_anchors_per_level: list
+
+
+@dataclass(frozen=True)
+class _Post:
+    """A trace's own box-head outputs, for retracing its box thresholds."""
+
+    pred_boxes: torch.Tensor  # [K, classes, 4] decoded, clipped
+    probs: torch.Tensor  # [K, classes]
+
+
+class _Clock:
+    def __init__(self, device: torch.device):
+        self.sync = device.type == "cuda"
+        self.t = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.ms[name] = self.ms.get(name, 0.0) + (now - self.t) * 1000.0
+        self.t = now
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def _run_backbone(backbone, x: torch.Tensor):
+    """The backbone's forward; for torchvision's BackboneWithFPN, body and FPN apart."""
+    if isinstance(backbone, BackboneWithFPN) and type(backbone).forward is BackboneWithFPN.forward:
+        body = backbone.body(x)
+        return backbone.fpn(body), body, "fpn"
+    out = backbone(x)
+    if isinstance(out, torch.Tensor):
+        out = OrderedDict([("0", out)])
+    return out, None, "backbone"
+
+
+def trace(model: LoadedModel, image, **params) -> Trace:
+    """Run ``model`` on ``image`` (HxWx3 uint8 RGB array or a path), keeping every stage.
+
+    ``params``: torchvision FasterRCNN keywords (see PARAMS) that override the model's own."""
+    _check_params(params)
+    rgb, name = as_image(image)
+    m = model.module
+    dev = model.device
+    clock = _Clock(dev)
+    with torch.inference_mode():
+        tensor = torch.from_numpy(rgb).to(dev).permute(2, 0, 1).float().div_(255.0)
+        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
+        images, _ = m.transform([tensor])
+        clock.lap("transform")
+        features, body, kind = _run_backbone(m.backbone, images.tensors)
+        clock.lap("backbone")
+        feats = list(features.values())
+        objectness, deltas = m.rpn.head(feats)
+        clock.lap("rpn_head")
+        anchors = m.rpn.anchor_generator(images, feats)
+        clock.lap("anchors")
+        shapes = [o[0].shape for o in objectness]
+        per_level = [int(s[0] * s[1] * s[2]) for s in shapes]
+        obj_flat, deltas_flat = concat_box_prediction_layers(objectness, deltas)
+        decoded = m.rpn.box_coder.decode(deltas_flat.detach(), anchors).view(-1, 4)
+        clock.lap("rpn_decode")
+        state = _State(model, list(images.image_sizes), original_size, features,
+                       obj_flat.reshape(-1), decoded, per_level)
+        meta = ImageMeta(
+            name=name, original_size=original_size, resized_size=tuple(int(v) for v in images.image_sizes[0]),
+            batch_size=(int(images.tensors.shape[-2]), int(images.tensors.shape[-1])),
+            image_mean=tuple(float(v) for v in m.transform.image_mean),
+            image_std=tuple(float(v) for v in m.transform.image_std),
+            input=_np(images.tensors[0]),
+        )
+        feature_levels = _feature_levels(features, body, kind, meta)
+        anchor_levels, rpn_levels = _anchor_levels(m.rpn.anchor_generator, features, objectness, deltas,
+                                                    meta, per_level)
+        clock.lap("collect")
+        base = Trace(model=model.name, weights=model.weights, class_names=tuple(model.class_names),
+                     meta=meta, image=rgb, features=feature_levels, anchors=anchor_levels, rpn=rpn_levels,
+                     proposals=None, box_head=None, detections=None,
+                     params={**model_params(m), **params}, timings_ms=clock.ms, _state=state)
+        return _after_rpn(base, state, clock)
+
+
+def retrace(tr: Trace, **params) -> Trace:
+    """Rerun only the stages after the changed parameters (the backbone never reruns)."""
+    _check_params(params)
+    if tr._state is None:
+        raise ModelError("retrace", "this trace holds no tensors to rerun from")
+    state, post = tr._state
+    new = {**tr.params, **params}
+    changed = {k for k in PARAMS if new[k] != tr.params[k]}
+    clock = _Clock(state.model.device)
+    with torch.inference_mode():
+        if changed & set(RPN_PARAMS):
+            return _after_rpn(replace(tr, params=new, timings_ms=dict(tr.timings_ms)), state, clock)
+        out = _detections(replace(tr, params=new), state, post, clock)
+    return out
+
+
+def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
+    m = state.model.module
+    p = tr.params
+    proposals, kept = _filter_proposals(state, tr.meta, p, m.rpn.min_size)
+    clock.lap("rpn_filter")
+    rois = kept.to(state.proposals.device)
+    pool = m.roi_heads.box_roi_pool
+    pooled = pool(state.features, [rois], state.image_sizes)
+    clock.lap("roi_pool")
+    box_feats = m.roi_heads.box_head(pooled)
+    clock.lap("box_head")
+    class_logits, box_regression = m.roi_heads.box_predictor(box_feats)
+    clock.lap("box_predictor")
+    pred_boxes = m.roi_heads.box_coder.decode(box_regression, [rois])
+    pred_boxes = box_ops.clip_boxes_to_image(pred_boxes, state.image_sizes[0])
+    probs = F.softmax(class_logits, -1)
+    levels, names = _roi_levels(pool, state.features, rois, state.image_sizes)
+    out_size = pool.output_size
+    out_size = (out_size, out_size) if isinstance(out_size, int) else tuple(int(v) for v in out_size)
+    head = BoxHead(
+        rois=_np(rois), rois_image=tr.meta.to_image(_np(rois)), roi_level=levels, pooled_levels=names,
+        output_size=out_size, sampling_ratio=int(pool.sampling_ratio), pooled=_np(pooled),
+        features=_np(box_feats), class_logits=_np(class_logits), probs=_np(probs),
+        box_regression=_np(box_regression), refined=_np(pred_boxes))
+    clock.lap("collect")
+    post = _Post(pred_boxes, probs)
+    return _detections(replace(tr, proposals=proposals, box_head=head), state, post, clock)
+
+
+def _roi_levels(pool, features, rois, image_sizes):
+    names = tuple(k for k in features if k in pool.featmap_names)
+    mapper = getattr(pool, "map_levels", None)
+    if mapper is None or len(names) == 1:
+        return np.zeros(rois.shape[0], np.int64), names
+    return _np(mapper([rois])).astype(np.int64), names
+
+
+def _filter_proposals(state: _State, meta: ImageMeta, p: dict, min_size: float):
+    """torchvision RegionProposalNetwork.filter_proposals for one image, split at each filter."""
+    obj = state.objectness.reshape(1, -1)
+    dev = obj.device
+    levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=dev)
+                        for i, n in enumerate(state.num_anchors_per_level)])
+    top, offset = [], 0
+    pre_n = int(p["rpn_pre_nms_top_n_test"])
+    for ob in obj.split(state.num_anchors_per_level, 1):
+        k = det_utils._topk_min(ob, pre_n, 1)
+        _, idx = ob.topk(k, dim=1)
+        top.append(idx + offset)
+        offset += ob.shape[1]
+    top_idx = torch.cat(top, dim=1)[0]
+    logits = state.objectness[top_idx]
+    lvl = levels[top_idx]
+    boxes = box_ops.clip_boxes_to_image(state.proposals[top_idx], state.image_sizes[0])
+    scores = torch.sigmoid(logits)
+    n = boxes.shape[0]
+    status = torch.full((n,), KEPT, dtype=torch.int8)
+    idx = box_ops.remove_small_boxes(boxes, min_size)
+    small = torch.ones(n, dtype=torch.bool, device=dev)
+    small[idx] = False
+    status[small.cpu()] = SMALL
+    ok = torch.where(scores[idx] >= float(p["rpn_score_thresh"]))[0]
+    low = torch.ones(idx.shape[0], dtype=torch.bool, device=dev)
+    low[ok] = False
+    status[idx[low].cpu()] = LOW_SCORE
+    idx = idx[ok]
+    nms_thresh = float(p["rpn_nms_thresh"])
+    keep = box_ops.batched_nms(boxes[idx], scores[idx], lvl[idx], nms_thresh)
+    kept_all = idx[keep]
+    final = kept_all[: int(p["rpn_post_nms_top_n_test"])]
+    _mark_dropped(idx, kept_all, status, n)
+    status[kept_all[int(p["rpn_post_nms_top_n_test"]):].cpu()] = OVER_TOP_N
+    sup = Lazy(lambda: _suppression(boxes, lvl, idx, kept_all, nms_thresh))
+    b = _np(boxes)
+    prop = Proposals(
+        boxes=b, boxes_image=meta.to_image(b), scores=_np(scores), status=status.numpy(),
+        keep=_np(final).astype(np.int64), _suppression=sup, level=_np(lvl), anchor=_np(top_idx), logits=_np(logits))
+    return prop, boxes[final]
+
+
+def _mark_dropped(candidates, kept, status, n) -> None:
+    is_kept = torch.zeros(n, dtype=torch.bool, device=candidates.device)
+    is_kept[kept] = True
+    status[candidates[~is_kept[candidates]].cpu()] = SUPPRESSED
+
+
+@torch.inference_mode()
+def _suppression(boxes, groups, candidates, kept, thresh):
+    """For each candidate NMS dropped: the first kept box (descending score) of its group whose
+    IoU exceeds ``thresh`` - the one greedy NMS suppressed it with - and that IoU."""
+    n = boxes.shape[0]
+    sup_by = np.full(n, -1, np.int64)
+    sup_iou = np.zeros(n, np.float32)
+    is_kept = torch.zeros(n, dtype=torch.bool, device=boxes.device)
+    is_kept[kept] = True
+    dropped = candidates[~is_kept[candidates]]
+    if dropped.numel() == 0 or kept.numel() == 0:
+        return sup_by, sup_iou
+    g_drop, g_kept = groups[dropped], groups[kept]
+    for g in torch.unique(g_drop):
+        d = dropped[g_drop == g]
+        k = kept[g_kept == g]
+        if k.numel() == 0:
+            continue
+        iou = box_ops.box_iou(boxes[d], boxes[k])
+        over = iou > thresh
+        first = over.to(torch.uint8).argmax(1)
+        has = over.any(1)
+        d_np, first_np, has_np = _np(d), _np(first), _np(has)
+        k_np = _np(k)
+        sup_by[d_np[has_np]] = k_np[first_np[has_np]]
+        sup_iou[d_np[has_np]] = _np(iou[torch.arange(d.numel(), device=iou.device), first])[has_np]
+    return sup_by, sup_iou
+
+
+def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
+    """torchvision RoIHeads.postprocess_detections for one image, split at NMS, then
+    GeneralizedRCNNTransform.postprocess."""
+    m = state.model.module
+    p = tr.params
+    pred_boxes, probs = post.pred_boxes, post.probs
+    num_classes = probs.shape[-1]
+    dev = probs.device
+    labels = torch.arange(num_classes, device=dev).view(1, -1).expand_as(probs)
+    roi_index = torch.arange(probs.shape[0], device=dev).view(-1, 1).expand_as(probs)
+    boxes = pred_boxes[:, 1:].reshape(-1, 4)
+    scores = probs[:, 1:].reshape(-1)
+    labels = labels[:, 1:].reshape(-1)
+    roi_index = roi_index[:, 1:].reshape(-1)
+    inds = torch.where(scores > float(p["box_score_thresh"]))[0]
+    boxes, scores, labels, roi_index = boxes[inds], scores[inds], labels[inds], roi_index[inds]
+    n = boxes.shape[0]
+    status = torch.full((n,), KEPT, dtype=torch.int8)
+    small_keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+    small = torch.ones(n, dtype=torch.bool, device=dev)
+    small[small_keep] = False
+    status[small.cpu()] = SMALL
+    nms_thresh = float(p["box_nms_thresh"])
+    keep = box_ops.batched_nms(boxes[small_keep], scores[small_keep], labels[small_keep], nms_thresh)
+    kept_all = small_keep[keep]
+    final = kept_all[: int(p["box_detections_per_img"])]
+    _mark_dropped(small_keep, kept_all, status, n)
+    status[kept_all[int(p["box_detections_per_img"]):].cpu()] = OVER_TOP_N
+    sup = Lazy(lambda: _suppression(boxes, labels, small_keep, kept_all, nms_thresh))
+    result = m.transform.postprocess([{"boxes": boxes[final], "scores": scores[final], "labels": labels[final]}],
+                                     state.image_sizes, [state.original_size])[0]
+    b = _np(boxes)
+    det = Detections(
+        boxes=b, boxes_image=_np(resize_boxes(boxes, state.image_sizes[0], state.original_size)),
+        scores=_np(scores), status=status.numpy(), keep=_np(final).astype(np.int64), _suppression=sup, label=_np(labels), proposal=_np(roi_index),
+        final_boxes_image=_np(result["boxes"]))
+    clock.lap("postprocess")
+    timings = dict(tr.timings_ms)
+    timings.update(clock.ms)
+    return replace(tr, detections=det, timings_ms=timings, _state=(state, post))
+
+
+def _feature_levels(features, body, kind, meta: ImageMeta) -> dict:
+    out = {}
+    bh, bw = meta.batch_size
+    rh, rw = meta.resized_size
+
+    def add(name, t, k):
+        h, w = int(t.shape[-2]), int(t.shape[-1])
+        sy, sx = bh / h, bw / w
+        valid = (min(h, int(np.ceil(rh / sy - 1e-6))), min(w, int(np.ceil(rw / sx - 1e-6))))
+        out[name] = FeatureLevel(name, k, _np(t[0]), (sy, sx), valid)
+
+    for name, t in features.items():
+        add(str(name), t, kind)
+    if body is not None:
+        for name, t in body.items():
+            add(f"body.{name}", t, "body")
+    return out
+
+
+def _anchor_levels(gen, features, objectness, deltas, meta: ImageMeta, per_level):
+    names = [str(k) for k in features]
+    bh, bw = meta.batch_size
+    levels, rpn = [], []
+    offset = 0
+    sizes = gen.sizes
+    ratios = gen.aspect_ratios
+    for i, (name, o, d) in enumerate(zip(names, objectness, deltas)):
+        h, w = int(o.shape[-2]), int(o.shape[-1])
+        stride = (bh // h, bw // w)  # as AnchorGenerator.forward computes it
+        cell = _np(gen.cell_anchors[i]).astype(np.float32) if gen.cell_anchors else None
+        levels.append(AnchorLevel(
+            name=name, grid=(h, w), stride=stride,
+            sizes=tuple(float(s) for s in sizes[i]), aspect_ratios=tuple(float(r) for r in ratios[i]),
+            cell_anchors=cell, offset=offset))
+        rpn.append(RPNLevel(name, _np(o[0]), _np(d[0])))
+        offset += per_level[i]
+    return tuple(levels), tuple(rpn)
