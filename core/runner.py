@@ -332,8 +332,8 @@ def _feature_levels(features, body, kind, meta: ImageMeta) -> dict:
 
     def add(name, t, k):
         h, w = int(t.shape[-2]), int(t.shape[-1])
-        sy, sx = bh / h, bw / w
-        valid = (min(h, int(np.ceil(rh / sy - 1e-6))), min(w, int(np.ceil(rw / sx - 1e-6))))
+        sy, sx = bh // h, bw // w  # the anchor generator's stride: cell (r, c) is centred on (c*sx, r*sy)
+        valid = (min(h, -(-rh // sy)), min(w, -(-rw // sx)))  # cells whose centre lies on the image
         out[name] = FeatureLevel(name, k, _np(t[0]), (sy, sx), valid)
 
     for name, t in features.items():

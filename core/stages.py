@@ -45,8 +45,19 @@ class FeatureLevel:
     name: str  # "0", "1", ..., "pool" (FPN) or "body.0", ... (the body under an FPN)
     kind: str  # "fpn", "body" or "backbone"
     data: np.ndarray  # [C, H, W], right/bottom padding included
-    stride: tuple[float, float]  # (sy, sx) batch pixels per cell
-    valid: tuple[int, int]  # cells (rows, cols) that touch the resized image; the rest is padding
+    stride: tuple[int, int]  # (sy, sx) batch pixels per cell, as torchvision's AnchorGenerator computes it
+    valid: tuple[int, int]  # cells (rows, cols) whose centre lies on the resized image; the rest is padding
+
+    def cell_rect(self, meta: ImageMeta) -> tuple[float, float, float, float]:
+        """Original-pixel rectangle (x0, y0, x1, y1) covered by the valid cells, each cell (r, c)
+        centred on (c*sx, r*sy) in the model frame, like the anchors of that cell."""
+        return grid_rect(self.valid, self.stride, meta)
+
+
+def grid_rect(cells: tuple[int, int], stride, meta: ImageMeta) -> tuple[float, float, float, float]:
+    sy, sx = meta.scale
+    h, w = cells
+    return (-stride[1] / 2 / sx, -stride[0] / 2 / sy, (w - 0.5) * stride[1] / sx, (h - 0.5) * stride[0] / sy)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +86,11 @@ class AnchorLevel:
         yy, xx = np.meshgrid(ys, xs, indexing="ij")
         shifts = np.stack([xx, yy, xx, yy], -1).reshape(-1, 1, 4)
         return (shifts + self.cell_anchors[None]).reshape(-1, 4)
+
+    def valid(self, meta: ImageMeta) -> tuple[int, int]:
+        """Cells (rows, cols) whose centre lies on the resized image."""
+        rh, rw = meta.resized_size
+        return (min(self.grid[0], -(-rh // self.stride[0])), min(self.grid[1], -(-rw // self.stride[1])))
 
     def unravel(self, local_index) -> tuple:
         """Index within the level -> (row, col, anchor)."""

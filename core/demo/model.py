@@ -75,6 +75,7 @@ def build_shapes_model(config: dict | None = None, *, training: bool = False, **
         rpn_post_nms_top_n_test=300,
         box_batch_size_per_image=128,
         box_detections_per_img=50,
+        box_score_thresh=0.5,  # a clean picture by default; evaluation asks for 0.01
     )
     kwargs.update(overrides)
     rep = kwargs.pop("representation_size")

@@ -1,0 +1,34 @@
+"""Stage overlays: ``Trace`` + per-stage settings -> layer data in original-image pixels.
+
+One module per stage (``input``, ``features``, ``anchors``, ``objectness``, ``proposals``,
+``rois``, ``detections``), each with ``layers(trace, settings) -> StageLayers``. No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from ..stages import STAGES
+from .settings import defaults, merged
+
+
+def stage_module(stage: str):
+    if stage not in STAGES:
+        from ..errors import LensError
+
+        raise LensError(stage, f"unknown stage; use one of {', '.join(STAGES)}")
+    return import_module(f".{stage}", __name__)
+
+
+def layers_for(trace, stage: str, settings: dict | None = None):
+    """The StageLayers of one stage; ``settings`` is that stage's dict (defaults filled in)."""
+    full = merged({stage: settings or {}})
+    return stage_module(stage).layers(trace, full[stage])
+
+
+def all_layers(trace, stages=STAGES, settings: dict | None = None) -> list:
+    full = merged(settings)
+    return [stage_module(st).layers(trace, full[st]) for st in STAGES if st in stages]
+
+
+__all__ = ["layers_for", "all_layers", "defaults", "merged", "STAGES"]

@@ -1,0 +1,45 @@
+"""anchors: one level's cell centres as a grid and all anchors (sizes x ratios) of one cell,
+by default the cell with the highest objectness."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..colormaps import colour
+from ..errors import LensError
+from ._common import anchor_level, best_cell
+from .layers import Boxes, Points, StageLayers, Text
+
+
+def layers(tr, s: dict) -> StageLayers:
+    i, a = anchor_level(tr, s["level"])
+    m = tr.meta
+    sy, sx = m.scale
+    vh, vw = a.valid(m)
+    rows, cols = np.mgrid[0:vh, 0:vw]
+    centres = np.stack([cols.ravel() * a.stride[1] / sx, rows.ravel() * a.stride[0] / sy], 1).astype(np.float32)
+    if s["cell"] is None:
+        r, c = best_cell(tr, i)
+    else:
+        r, c = (int(v) for v in s["cell"])
+        if not (0 <= r < a.grid[0] and 0 <= c < a.grid[1]):
+            raise LensError(f"anchor cell {r},{c}", f"outside the {a.grid[0]}x{a.grid[1]} grid of level {a.name}")
+    shift = np.array([c * a.stride[1], r * a.stride[0]] * 2, np.float32)
+    boxes = (a.cell_anchors + shift) / np.array([sx, sy, sx, sy], np.float32)
+    n = a.per_cell
+    cols_ = np.array([(*colour("turbo", 0.1 + 0.8 * k / max(n - 1, 1)), 255) for k in range(n)], np.uint8)
+    labels = []
+    for k in range(n):
+        size, ratio = a.describe_anchor(k)
+        labels.append(f"{size:g} {ratio:g}")
+    op = float(s["opacity"])
+    cols_[:, 3] = int(255 * op)
+    count = f"{a.grid[0]} x {a.grid[1]} x {n} = {a.count}"
+    cx, cy = c * a.stride[1] / sx, r * a.stride[0] / sy
+    return StageLayers("anchors", [
+        Points(f"anchors.{a.name}.centres", centres, (255, 255, 255, int(170 * op)), size=2.0),
+        Points(f"anchors.{a.name}.cell", np.array([[cx, cy]], np.float32), (255, 0, 255, int(255 * op)), size=6.0),
+        Boxes(f"anchors.{a.name}.cell_anchors", boxes.astype(np.float32), cols_, width=1.5, labels=labels),
+        Text(f"anchors.{a.name}.count", [(4.0, 24.0, f"level {a.name}: {count}, cell ({r}, {c})")]),
+    ], f"anchors {a.name}: {count}, stride {a.stride[1]}, cell ({r}, {c})",
+        {f"anchors_{a.name}_cell": boxes, f"anchors_{a.name}_centres": centres})

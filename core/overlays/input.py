@@ -1,0 +1,28 @@
+"""input: the image as the network sees it (resized, normalized; shown de-normalized), with the
+padding of the batch marked and the scale written."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Boxes, Picture, StageLayers, Text, colour_array
+
+
+def layers(tr, s: dict) -> StageLayers:
+    m = tr.meta
+    mean = np.asarray(m.image_mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(m.image_std, np.float32).reshape(3, 1, 1)
+    rgb = np.clip((m.input * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    sy, sx = m.scale
+    bh, bw = m.batch_size
+    rh, rw = m.resized_size
+    batch_rect = (0.0, 0.0, bw / sx, bh / sy)
+    resized = (0.0, 0.0, rw / sx, rh / sy)
+    boxes = Boxes("input.frames", np.array([batch_rect, resized], np.float32),
+                  colour_array([(255, 255, 0, 255), (0, 255, 255, 200)]), width=2.0,
+                  dashed=np.array([True, False]), labels=[f"padded batch {bh}x{bw}", ""])
+    caption = (f"input: {m.original_size[0]}x{m.original_size[1]} -> resized {rh}x{rw} "
+               f"(scale {sx:.3f}), padded to {bh}x{bw}")
+    text = Text("input.caption", [(4.0, 4.0, f"scale {sx:.3f}  resized {rh}x{rw}  batch {bh}x{bw}")])
+    return StageLayers("input", [Picture("input.image", np.ascontiguousarray(rgb), batch_rect, float(s["opacity"])),
+                                 boxes, text], caption, {"input": m.input})

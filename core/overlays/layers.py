@@ -1,0 +1,85 @@
+"""Layer data: what one stage draws, in original-image pixels. No Qt, no torch.
+
+The GUI turns each layer into a pyqtgraph item (gui/view/); the export rasterizes the same layers
+with OpenCV (core/render.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in original pixels
+RGBA = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class Heatmap:
+    name: str
+    data: np.ndarray  # [h, w] float32, row 0 at the top
+    rect: Rect  # the image area the whole array covers
+    colormap: str = "viridis"
+    opacity: float = 0.6
+    vmin: float = 0.0
+    vmax: float = 1.0
+    label: str = ""  # what the values are, for the colour bar
+    colorbar: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """An RGB raster stretched over ``rect`` (the network's input, de-normalized)."""
+
+    name: str
+    rgb: np.ndarray  # [h, w, 3] uint8
+    rect: Rect
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Boxes:
+    name: str
+    xyxy: np.ndarray  # [N, 4] float32
+    colours: np.ndarray  # [N, 4] uint8 RGBA
+    width: float = 2.0
+    dashed: np.ndarray | None = None  # [N] bool
+    labels: list[str] | None = None
+    ids: np.ndarray | None = None  # [N] an index the GUI reports on hover/click (e.g. detection j)
+
+
+@dataclass(frozen=True, eq=False)
+class Points:
+    name: str
+    xy: np.ndarray  # [N, 2] float32
+    colour: RGBA = (255, 255, 255, 200)
+    size: float = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class Text:
+    name: str
+    items: list[tuple[float, float, str]]  # x, y (top-left, original pixels), text
+    colour: RGBA = (255, 255, 255, 255)
+    background: RGBA = (0, 0, 0, 160)
+
+
+@dataclass(frozen=True, eq=False)
+class StageLayers:
+    """Everything one stage draws, bottom to top, plus a one-line caption for legends."""
+
+    stage: str
+    layers: list = field(default_factory=list)
+    caption: str = ""
+    tensors: dict = field(default_factory=dict)  # arrays the layers show, for --npz
+
+
+def rgba(rgb, alpha: int = 255) -> RGBA:
+    return (int(rgb[0]), int(rgb[1]), int(rgb[2]), int(alpha))
+
+
+def colour_array(colours: list, n: int | None = None) -> np.ndarray:
+    arr = np.asarray(colours, np.uint8).reshape(-1, 4)
+    if n is not None and len(arr) == 1 and n != 1:
+        arr = np.repeat(arr, n, axis=0)
+    return arr

@@ -1,0 +1,53 @@
+"""Per-stage settings: plain dicts (JSON, QSettings and CLI friendly) with defaults and checks."""
+
+from __future__ import annotations
+
+import copy
+
+from ..colormaps import available
+from ..errors import LensError
+
+DEFAULTS: dict[str, dict] = {
+    "input": {"opacity": 1.0},
+    "features": {"level": None, "reduction": "mean", "channel": 0, "colormap": "viridis", "opacity": 0.6},
+    "anchors": {"level": None, "cell": None, "opacity": 1.0},
+    "objectness": {"level": None, "anchor": None, "mode": "prob", "colormap": "inferno", "opacity": 0.6},
+    "proposals": {"top_n": 50, "pre_nms": False, "colormap": "turbo", "opacity": 1.0},
+    "rois": {"roi": None, "show_all": True, "colormap": "viridis", "opacity": 0.7},
+    "detections": {"suppressed": False, "opacity": 1.0},
+}
+REDUCTIONS = ("mean", "max", "l2", "channel")
+MODES = ("prob", "logit")
+
+
+def defaults() -> dict[str, dict]:
+    return copy.deepcopy(DEFAULTS)
+
+
+def merged(settings: dict | None) -> dict[str, dict]:
+    out = defaults()
+    for stage, values in (settings or {}).items():
+        if stage not in out:
+            raise LensError(stage, f"unknown stage; use one of {', '.join(DEFAULTS)}")
+        for k, v in (values or {}).items():
+            if k not in out[stage]:
+                raise LensError(f"{stage}.{k}", f"unknown setting; use one of {', '.join(out[stage])}")
+            out[stage][k] = v
+    check(out)
+    return out
+
+
+def check(s: dict[str, dict]) -> None:
+    def need(cond, key, msg):
+        if not cond:
+            raise LensError(key, msg)
+
+    need(s["features"]["reduction"] in REDUCTIONS, "features.reduction", f"use one of {', '.join(REDUCTIONS)}")
+    need(s["objectness"]["mode"] in MODES, "objectness.mode", "use prob or logit")
+    for stage in ("features", "objectness", "proposals", "rois"):
+        need(s[stage]["colormap"] in available(), f"{stage}.colormap", f"use one of {', '.join(available())}")
+    for stage, values in s.items():
+        op = values.get("opacity", 1.0)
+        need(isinstance(op, (int, float)) and 0.0 <= op <= 1.0, f"{stage}.opacity", "must be between 0 and 1")
+    need(int(s["proposals"]["top_n"]) >= 0, "proposals.top_n", "must be >= 0")
+    need(int(s["features"]["channel"]) >= 0, "features.channel", "must be >= 0")

@@ -1,0 +1,232 @@
+"""Layer data -> an RGB raster with OpenCV (headless export). The photo keeps its own size and
+position; an optional legend (model, weights, settings, colour bars) goes below it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .colormaps import lut
+from .overlays.layers import Boxes, Heatmap, Picture, Points, StageLayers, Text
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+SHIFT = 4
+ONE = 1 << SHIFT
+
+
+def _fx(v: float) -> int:
+    return int(round(float(v) * ONE))
+
+
+def _blend_region(canvas: np.ndarray, colour_img: np.ndarray, x0: int, y0: int, alpha: float) -> None:
+    """canvas[y0:, x0:] <- blend with colour_img (clipped to the canvas)."""
+    H, W = canvas.shape[:2]
+    h, w = colour_img.shape[:2]
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x0 + w, W), min(y0 + h, H)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    src = colour_img[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    dst = canvas[cy0:cy1, cx0:cx1]
+    if alpha >= 1.0:
+        dst[...] = src
+    else:
+        cv2.addWeighted(src, float(alpha), dst, 1.0 - float(alpha), 0.0, dst=dst)
+
+
+def _raster(rgb: np.ndarray, rect, interp) -> tuple[np.ndarray, int, int]:
+    x0, y0, x1, y1 = rect
+    ix0, iy0 = int(round(x0)), int(round(y0))
+    w, h = max(int(round(x1)) - ix0, 1), max(int(round(y1)) - iy0, 1)
+    return cv2.resize(rgb, (w, h), interpolation=interp), ix0, iy0
+
+
+def heatmap_rgb(layer: Heatmap) -> np.ndarray:
+    span = max(layer.vmax - layer.vmin, 1e-12)
+    idx = np.clip((layer.data - layer.vmin) * (255.0 / span), 0, 255).astype(np.uint8)
+    return lut(layer.colormap)[idx]
+
+
+def cell_index(n_cells: int, lo: float, hi: float, n_pixels: int) -> tuple[int, np.ndarray]:
+    """For the pixels whose centres fall inside [lo, hi): (first pixel, cell index of each)."""
+    first = max(int(np.ceil(lo - 0.5)), 0)
+    last = min(int(np.ceil(hi - 0.5)), n_pixels)  # exclusive
+    if last <= first:
+        return first, np.zeros(0, np.int64)
+    centres = np.arange(first, last, dtype=np.float64) + 0.5
+    idx = np.floor((centres - lo) * (n_cells / (hi - lo))).astype(np.int64)
+    return first, np.clip(idx, 0, n_cells - 1)
+
+
+def draw_heatmap(canvas, layer: Heatmap) -> None:
+    """Each cell fills exactly the pixels whose centres lie in its rectangle (nearest, no blur)."""
+    if layer.data.size == 0 or layer.opacity <= 0:
+        return
+    x0, y0, x1, y1 = layer.rect
+    h, w = layer.data.shape
+    fx, cols = cell_index(w, x0, x1, canvas.shape[1])
+    fy, rows = cell_index(h, y0, y1, canvas.shape[0])
+    if len(cols) == 0 or len(rows) == 0:
+        return
+    rgb = heatmap_rgb(layer)
+    img = np.take(np.take(rgb, rows, axis=0), cols, axis=1)
+    _blend_region(canvas, img, fx, fy, layer.opacity)
+
+
+def draw_picture(canvas, layer: Picture) -> None:
+    if layer.opacity <= 0:
+        return
+    img, x0, y0 = _raster(layer.rgb, layer.rect, cv2.INTER_AREA)
+    _blend_region(canvas, img, x0, y0, layer.opacity)
+
+
+def _label_scale(canvas) -> float:
+    return float(np.clip(min(canvas.shape[:2]) / 900.0, 0.35, 1.2))
+
+
+def _put_label(canvas, text: str, x: float, y: float, colour, scale: float, above: bool = True) -> None:
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    x = int(np.clip(x, 0, max(canvas.shape[1] - tw - 4, 0)))
+    y = int(y)
+    top = y - th - base - 4 if above else y
+    if top < 0:
+        top = y if above else 0
+    cv2.rectangle(canvas, (x, top), (x + tw + 4, top + th + base + 4), tuple(int(c) for c in colour[:3]), -1)
+    lum = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+    ink = (0, 0, 0) if lum > 140 else (255, 255, 255)
+    cv2.putText(canvas, text, (x + 2, top + th + 2), FONT, scale, ink, 1, cv2.LINE_AA)
+
+
+def _dashed_rect(img, p1, p2, colour, thickness, dash: int = 6 * ONE) -> None:
+    (x1, y1), (x2, y2) = p1, p2
+    for (ax, ay, bx, by) in ((x1, y1, x2, y1), (x2, y1, x2, y2), (x2, y2, x1, y2), (x1, y2, x1, y1)):
+        length = max(abs(bx - ax), abs(by - ay))
+        n = max(int(length // (2 * dash)), 1)
+        for k in range(n + 1):
+            t0, t1 = (2 * k * dash) / max(length, 1), min((2 * k + 1) * dash / max(length, 1), 1.0)
+            if t0 >= 1.0:
+                break
+            q0 = (int(ax + (bx - ax) * t0), int(ay + (by - ay) * t0))
+            q1 = (int(ax + (bx - ax) * t1), int(ay + (by - ay) * t1))
+            cv2.line(img, q0, q1, colour, thickness, cv2.LINE_AA, SHIFT)
+
+
+def _groups(alphas: np.ndarray):
+    for a in np.unique(alphas):
+        yield int(a), np.nonzero(alphas == a)[0]
+
+
+def _bbox(xyxy: np.ndarray, pad: int, shape) -> tuple[int, int, int, int]:
+    H, W = shape[:2]
+    x0 = int(max(np.floor(xyxy[:, 0].min()) - pad, 0))
+    y0 = int(max(np.floor(xyxy[:, 1].min()) - pad, 0))
+    x1 = int(min(np.ceil(xyxy[:, 2].max()) + pad, W))
+    y1 = int(min(np.ceil(xyxy[:, 3].max()) + pad, H))
+    return x0, y0, x1, y1
+
+
+def draw_boxes(canvas, layer: Boxes) -> None:
+    n = len(layer.xyxy)
+    if n == 0:
+        return
+    t = max(int(round(layer.width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
+    scale = _label_scale(canvas)
+    for alpha, idx in _groups(layer.colours[:, 3]):
+        if alpha == 0:
+            continue
+        x0, y0, x1, y1 = _bbox(layer.xyxy[idx], t + 2, canvas.shape)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        region = canvas[y0:y1, x0:x1]
+        work = region if alpha >= 255 else region.copy()
+        for i in idx:
+            bx = layer.xyxy[i]
+            col = tuple(int(c) for c in layer.colours[i, :3])
+            p1 = (_fx(bx[0] - x0), _fx(bx[1] - y0))
+            p2 = (_fx(bx[2] - x0), _fx(bx[3] - y0))
+            if layer.dashed is not None and layer.dashed[i]:
+                _dashed_rect(work, p1, p2, col, t)
+            else:
+                cv2.rectangle(work, p1, p2, col, t, cv2.LINE_AA, SHIFT)
+        if work is not region:
+            cv2.addWeighted(work, alpha / 255.0, region, 1 - alpha / 255.0, 0.0, dst=region)
+    if layer.labels:
+        for i, text in enumerate(layer.labels):
+            if text and layer.colours[i, 3] > 0:
+                bx = layer.xyxy[i]
+                _put_label(canvas, text, bx[0], bx[1], layer.colours[i], scale)
+
+
+def draw_points(canvas, layer: Points) -> None:
+    if len(layer.xy) == 0 or layer.colour[3] == 0:
+        return
+    r = max(int(round(layer.size * max(min(canvas.shape[:2]) / 800.0, 1.0) / 2)), 1)
+    pad = r + 2
+    xy = layer.xy
+    x0, y0, x1, y1 = _bbox(np.concatenate([xy, xy], 1), pad, canvas.shape)
+    if x1 <= x0 or y1 <= y0:
+        return
+    region = canvas[y0:y1, x0:x1]
+    work = region if layer.colour[3] >= 255 else region.copy()
+    col = tuple(int(c) for c in layer.colour[:3])
+    for x, y in xy:
+        cv2.circle(work, (_fx(x - x0), _fx(y - y0)), r * ONE, col, -1, cv2.LINE_AA, SHIFT)
+    if work is not region:
+        a = layer.colour[3] / 255.0
+        cv2.addWeighted(work, a, region, 1 - a, 0.0, dst=region)
+
+
+def draw_text(canvas, layer: Text) -> None:
+    scale = _label_scale(canvas)
+    for x, y, s in layer.items:
+        _put_label(canvas, s, x, y, layer.background, scale, above=False)
+
+
+DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text}
+
+
+def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:
+    """Draw the stages (bottom to top, in the given order) on a copy of ``image`` (RGB uint8).
+    With ``legend``, lines of text and a colour bar per heatmap are added below the photo."""
+    canvas = np.ascontiguousarray(image.copy())
+    for st in stages:
+        for layer in st.layers:
+            DRAW[type(layer)](canvas, layer)
+    if legend is None:
+        return canvas
+    bars = [lay for st in stages for lay in st.layers if isinstance(lay, Heatmap) and lay.colorbar]
+    return np.vstack([canvas, legend_panel(canvas.shape[1], legend, bars)])
+
+
+def legend_panel(width: int, lines: list[str], bars: list[Heatmap]) -> np.ndarray:
+    scale = 0.45
+    (_, th), base = cv2.getTextSize("Ag", FONT, scale, 1)
+    lh = th + base + 6
+    wrapped = []
+    for line in lines:
+        words, cur = line.split(" "), ""
+        for word in words:
+            cand = f"{cur} {word}" if cur else word
+            if cur and cv2.getTextSize(cand, FONT, scale, 1)[0][0] > width - 12:
+                wrapped.append(cur)
+                cur = "    " + word
+            else:
+                cur = cand
+        wrapped.append(cur)
+    bar_h = 14
+    height = 8 + lh * len(wrapped) + (len(bars) * (bar_h + lh + 6)) + 6
+    panel = np.full((height, width, 3), 32, np.uint8)
+    y = 8
+    for line in wrapped:
+        cv2.putText(panel, line, (6, y + th), FONT, scale, (235, 235, 235), 1, cv2.LINE_AA)
+        y += lh
+    for bar in bars:
+        cv2.putText(panel, bar.label or bar.name, (6, y + th), FONT, scale, (235, 235, 235), 1, cv2.LINE_AA)
+        y += lh
+        bw = max(min(width - 140, 400), 40)
+        ramp = lut(bar.colormap)[np.linspace(0, 255, bw).astype(np.uint8)]
+        panel[y:y + bar_h, 60:60 + bw] = ramp[None, :, :]
+        cv2.putText(panel, f"{bar.vmin:.3g}", (4, y + bar_h - 2), FONT, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
+        cv2.putText(panel, f"{bar.vmax:.3g}", (64 + bw, y + bar_h - 2), FONT, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
+        y += bar_h + 6
+    return panel

@@ -1,0 +1,80 @@
+"""rcnn-lens export: PNG at the photo's size (+ legend), JSON sidecar that reproduces it, atomic writes."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import noise_image
+
+MODEL = ["--model", "seed-alexnet", "--weights", "random:1", "--box-score-thresh", "0.0"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "core.cli", "export", *args, *MODEL], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    p = tmp_path / "in put.png"
+    cv2.imwrite(str(p), noise_image(150, 250, seed=4))
+    return p
+
+
+def test_export_png_sidecar_npz(photo, tmp_path):
+    out = tmp_path / "out.png"
+    r = run(str(photo), "--overlays", "features,detections", "-o", str(out), "--npz", "--level", "0",
+            "--reduction", "max", "--suppressed")
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(out))
+    assert img.shape[1] == 250 and img.shape[0] > 150  # legend below the photo
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["model"] == "seed-alexnet" and meta["weights"] == "random:1"
+    assert meta["overlays"] == ["features", "detections"]
+    assert meta["settings"]["features"]["reduction"] == "max" and meta["settings"]["detections"]["suppressed"]
+    assert meta["params"]["box_score_thresh"] == 0.0 and len(meta["image_sha256"]) == 64
+    npz = np.load(out.with_suffix(".npz"))
+    assert "features_0" in npz and "detections_boxes" in npz
+    # the sidecar reproduces the image
+    again = tmp_path / "again.png"
+    r = run(str(photo), "--overlays", "features,detections", "-o", str(again), "--settings",
+            str(out.with_suffix(".json")))
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(cv2.imread(str(again)), img)
+
+
+def test_no_legend_keeps_photo_size_and_untouched_pixels(photo, tmp_path):
+    out = tmp_path / "plain.png"
+    r = run(str(photo), "--overlays", "proposals", "--top-n", "0", "-o", str(out), "--no-legend")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(cv2.imread(str(out)), cv2.imread(str(photo)))
+
+
+def test_batch_to_folder_with_a_bad_file(photo, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    folder = tmp_path / "outs"
+    r = run(str(photo), str(bad), str(photo), "--overlays", "all", "-o", str(folder))
+    assert r.returncode == 1
+    assert f"{bad}: not an image" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["in put-1.lens.json", "in put-1.lens.png",
+                                                       "in put.lens.json", "in put.lens.png"]
+
+
+def test_unwritable_target_one_line_no_partial_file(photo, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    r = run(str(photo), "-o", str(blocker / "out.png"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and str(blocker / "out.png") in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "in put.png"]
+
+
+def test_bad_option_is_one_line(photo, tmp_path):
+    r = run(str(photo), "-o", str(tmp_path / "x.png"), "--overlays", "features,heat")
+    assert r.returncode == 1 and r.stderr.strip() == "rcnn-lens: heat: unknown overlay; use all or some of " \
+        "input,features,anchors,objectness,proposals,rois,detections"
