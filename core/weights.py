@@ -73,11 +73,13 @@ def read_checkpoint(path: Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise WeightsError(path, "refused: the checkpoint holds Python objects beyond tensors and "
-                                     "plain data, and checkpoints are loaded with weights_only=True") from None
-        raise WeightsError(path, f"not a PyTorch checkpoint ({first})") from None
+        text = str(err)
+        if "Unsupported global" in text or "GLOBAL" in text:
+            what = text.split("GLOBAL", 1)[1].split()[0] if "GLOBAL " in text else "an object"
+            raise WeightsError(path, f"refused: the checkpoint holds Python objects ({what}) beyond tensors "
+                                     "and plain data, and checkpoints are loaded with weights_only=True") from None
+        detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), "")
+        raise WeightsError(path, "not a PyTorch checkpoint" + (f" ({detail})" if detail else "")) from None
     except Exception as err:  # noqa: BLE001 - zip/EOF/runtime errors from a corrupt file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise WeightsError(path, f"not a PyTorch checkpoint ({first[:160]})") from None

@@ -1,0 +1,50 @@
+"""``rcnn-lens [IMAGE...] [--model NAME] [--weights SPEC]``: the desktop app.
+
+The window shows first; torch, the model and the first trace load in the engine process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+T0 = time.perf_counter()
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="rcnn-lens", description="R-CNN Lens: see how an image travels through a "
+                                 "Faster R-CNN. Sub-commands: trace, export, models (rcnn-lens trace -h).")
+    ap.add_argument("images", nargs="*", metavar="IMAGE")
+    ap.add_argument("--model", default=None, help="model preset (default: demo)")
+    ap.add_argument("--weights", default=None, help="demo, coco, random, random:SEED or a checkpoint path")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
+            and not os.environ.get("QT_QPA_PLATFORM"):
+        print("rcnn-lens: no display: set DISPLAY (or run under xvfb-run); the command-line tools "
+              "`rcnn-lens trace` and `rcnn-lens export` need none", file=sys.stderr)
+        return 1
+    for p in args.images:
+        if not os.path.exists(p):
+            print(f"rcnn-lens: {p}: no such file", file=sys.stderr)
+            return 1
+    from PySide6.QtWidgets import QApplication
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("rcnn-lens")
+    app.setOrganizationName("rcnn-lens")
+    from .main_window import MainWindow
+
+    win = MainWindow(args.images, args.model, args.weights, args.device)
+    win.show()
+    if os.environ.get("RCNN_LENS_REPORT_SHOWN"):
+        app.processEvents()
+        print(f"shown {time.perf_counter() - T0:.3f}", flush=True)
+    return app.exec()

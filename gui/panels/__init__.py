@@ -1,0 +1,1 @@
+"""Docked panels: stage toggles and controls, thresholds, inspector."""

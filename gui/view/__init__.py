@@ -1,0 +1,13 @@
+"""Layer data -> pyqtgraph items, one module per layer type (a registry like napari's)."""
+
+from __future__ import annotations
+
+from core.overlays.layers import Boxes, Heatmap, Picture, Points, Text
+
+from . import boxes, heatmap, picture, points, text
+
+FACTORIES = {Heatmap: heatmap.make, Picture: picture.make, Boxes: boxes.make, Points: points.make, Text: text.make}
+
+
+def make_item(layer):
+    return FACTORIES[type(layer)](layer)
