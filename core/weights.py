@@ -18,8 +18,7 @@ import torch
 from .errors import WeightsError
 from .presets import Preset
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_WEIGHTS = ASSETS / "demo_shapes.pt"
+from .paths import ASSETS, DEMO_WEIGHTS  # noqa: F401 - re-exported
 
 
 @dataclass

@@ -64,6 +64,9 @@ def make_scene(rng: np.random.Generator, size: tuple[int, int] | None = None,
         image = np.clip(image + noise, 0, 255).astype(np.uint8)
     if rng.random() < 0.1:
         image = cv2.GaussianBlur(image, (3, 3), 0)
+    if rng.random() < 0.1:  # compression artefacts, as in images saved by other tools
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(35, 90))])
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else image
     return Scene(image, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))
 
 
@@ -134,7 +137,7 @@ def _triangle(rng: np.random.Generator) -> np.ndarray:
     else:  # general, with no sliver angle
         while True:
             pts = rng.uniform(0, 1, (3, 2))
-            if _min_angle(pts) > math.radians(25):
+            if _min_angle(pts) > math.radians(15):
                 break
     theta = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.demo.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("assets/demo_shapes.pt"))
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--steps", type=int, default=3600)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
-            value = float(loss)
+            value = float(loss.detach())
             smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.set_postfix(loss=f"{smooth:.3f}", lr=f"{lr:.1e}")
             log.writerow([step, f"{lr:.6g}", f"{value:.5f}",
