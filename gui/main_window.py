@@ -141,9 +141,9 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _demo_image() -> str | None:
-        from core.weights import ASSETS
+        from core.paths import DEMO_IMAGES
 
-        demos = sorted((ASSETS / "demo").glob("*.png"), key=_natural)
+        demos = sorted(DEMO_IMAGES.glob("*.png"), key=_natural)
         return str(demos[0]) if demos else None
 
     def _loaded(self, info: dict) -> None:
