@@ -68,8 +68,11 @@ def draw_heatmap(canvas, layer: Heatmap) -> None:
     fy, rows = cell_index(h, y0, y1, canvas.shape[0])
     if len(cols) == 0 or len(rows) == 0:
         return
-    rgb = heatmap_rgb(layer)
-    img = np.take(np.take(rgb, rows, axis=0), cols, axis=1)
+    span = max(layer.vmax - layer.vmin, 1e-12)
+    idx = np.clip((layer.data - layer.vmin) * (255.0 / span), 0, 255).astype(np.uint8)
+    # upsample the 1-channel index (runs of equal cells), then colour with one table lookup
+    big = np.repeat(np.repeat(idx, np.bincount(rows, minlength=h), axis=0), np.bincount(cols, minlength=w), axis=1)
+    img = cv2.LUT(cv2.merge([big, big, big]), lut(layer.colormap).reshape(256, 1, 3))
     _blend_region(canvas, img, fx, fy, layer.opacity)
 
 
@@ -97,18 +100,24 @@ def _put_label(canvas, text: str, x: float, y: float, colour, scale: float, abov
     cv2.putText(canvas, text, (x + 2, top + th + 2), FONT, scale, ink, 1, cv2.LINE_AA)
 
 
-def _dashed_rect(img, p1, p2, colour, thickness, dash: int = 6 * ONE) -> None:
-    (x1, y1), (x2, y2) = p1, p2
-    for (ax, ay, bx, by) in ((x1, y1, x2, y1), (x2, y1, x2, y2), (x2, y2, x1, y2), (x1, y2, x1, y1)):
-        length = max(abs(bx - ax), abs(by - ay))
-        n = max(int(length // (2 * dash)), 1)
-        for k in range(n + 1):
-            t0, t1 = (2 * k * dash) / max(length, 1), min((2 * k + 1) * dash / max(length, 1), 1.0)
-            if t0 >= 1.0:
-                break
-            q0 = (int(ax + (bx - ax) * t0), int(ay + (by - ay) * t0))
-            q1 = (int(ax + (bx - ax) * t1), int(ay + (by - ay) * t1))
-            cv2.line(img, q0, q1, colour, thickness, cv2.LINE_AA, SHIFT)
+def _dash_segments(boxes: np.ndarray, dash: float = 6.0) -> np.ndarray:
+    """[M, 2, 2] int32 dash segments (SHIFT fixed point) of all rectangles [N, 4] (x1, y1, x2, y2),
+    vectorized: one polylines call draws them all."""
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    edges = np.concatenate([np.stack(e, 1) for e in ((x1, y1, x2, y1), (x2, y1, x2, y2), (x2, y2, x1, y2),
+                                                      (x1, y2, x1, y1))]).astype(np.float64)
+    a, b = edges[:, :2], edges[:, 2:]
+    length = np.maximum(np.abs(b - a).max(1), 1.0)
+    step = 2 * dash * ONE
+    counts = np.ceil(length / step).astype(np.int64)
+    edge = np.repeat(np.arange(len(edges)), counts)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    t0 = k * step / length[edge]
+    t1 = np.minimum(t0 + dash * ONE / length[edge], 1.0)
+    d = (b - a)[edge]
+    p0 = a[edge] + d * t0[:, None]
+    p1 = a[edge] + d * t1[:, None]
+    return np.stack([p0, p1], 1).astype(np.int32)
 
 
 def _groups(alphas: np.ndarray):
@@ -139,15 +148,19 @@ def draw_boxes(canvas, layer: Boxes) -> None:
             continue
         region = canvas[y0:y1, x0:x1]
         work = region if alpha >= 255 else region.copy()
-        for i in idx:
-            bx = layer.xyxy[i]
+        dashed = np.zeros(len(layer.xyxy), bool) if layer.dashed is None else layer.dashed
+        fixed = np.round((layer.xyxy - np.array([x0, y0, x0, y0], np.float32)) * ONE).astype(np.int64)
+        for i in idx[~dashed[idx]]:
             col = tuple(int(c) for c in layer.colours[i, :3])
-            p1 = (_fx(bx[0] - x0), _fx(bx[1] - y0))
-            p2 = (_fx(bx[2] - x0), _fx(bx[3] - y0))
-            if layer.dashed is not None and layer.dashed[i]:
-                _dashed_rect(work, p1, p2, col, t)
-            else:
-                cv2.rectangle(work, p1, p2, col, t, cv2.LINE_AA, SHIFT)
+            cv2.rectangle(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),
+                          col, t, cv2.LINE_AA, SHIFT)
+        d_idx = idx[dashed[idx]]
+        if len(d_idx):
+            cols = layer.colours[d_idx, :3]
+            for col in np.unique(cols, axis=0):
+                same = d_idx[(cols == col).all(1)]
+                cv2.polylines(work, _dash_segments(fixed[same]), False, tuple(int(c) for c in col), t,
+                              cv2.LINE_AA, SHIFT)
         if work is not region:
             cv2.addWeighted(work, alpha / 255.0, region, 1 - alpha / 255.0, 0.0, dst=region)
     if layer.labels:
@@ -169,8 +182,16 @@ def draw_points(canvas, layer: Points) -> None:
     region = canvas[y0:y1, x0:x1]
     work = region if layer.colour[3] >= 255 else region.copy()
     col = tuple(int(c) for c in layer.colour[:3])
-    for x, y in xy:
-        cv2.circle(work, (_fx(x - x0), _fx(y - y0)), r * ONE, col, -1, cv2.LINE_AA, SHIFT)
+    if r <= 2:  # small dots: a filled disc stamped with numpy, no per-point call
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        keep = dx * dx + dy * dy <= r * r + r
+        cx = np.floor(xy[:, 0] - x0).astype(np.int64)[:, None] + dx[keep][None, :]
+        cy = np.floor(xy[:, 1] - y0).astype(np.int64)[:, None] + dy[keep][None, :]
+        ok = (cx >= 0) & (cx < work.shape[1]) & (cy >= 0) & (cy < work.shape[0])
+        work[cy[ok], cx[ok]] = col
+    else:
+        for x, y in xy:
+            cv2.circle(work, (_fx(x - x0), _fx(y - y0)), r * ONE, col, -1, cv2.LINE_AA, SHIFT)
     if work is not region:
         a = layer.colour[3] / 255.0
         cv2.addWeighted(work, a, region, 1 - a, 0.0, dst=region)

@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self.model_info: dict | None = None
         self._msg = None
+        self._rebuild_queue: list[str] = []
         self.setWindowTitle(APP)
         self.resize(1280, 820)
         self.setAcceptDrops(True)
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         from .worker import EngineClient
 
         self.engine = (self.engine_factory or EngineClient)(self)
+        QTimer.singleShot(50, self._warm_up)
         self.engine.loaded.connect(self._loaded)
         self.engine.traced.connect(self._traced)
         self.engine.failed.connect(self._failed)
@@ -138,6 +140,17 @@ class MainWindow(QMainWindow):
         first = self.pending_images[0] if self.pending_images else self._demo_image()
         if first:
             self.open_image(first)
+
+    @staticmethod
+    def _warm_up() -> None:
+        """First-use costs (colour tables, overlay modules) paid while the engine loads torch."""
+        from core.colormaps import lut
+        from core.overlays import stage_module
+
+        for name in ("viridis", "inferno", "turbo"):
+            lut(name)
+        for st in STAGES:
+            stage_module(st)
 
     @staticmethod
     def _demo_image() -> str | None:
@@ -281,8 +294,26 @@ class MainWindow(QMainWindow):
         self.view.set_stage(stage, sl)
 
     def rebuild_all(self) -> None:
-        for st in STAGES:
-            self.rebuild_stage(st)
+        """Rebuild every stage's items, one stage per event-loop turn (visible ones first), so a
+        new trace never blocks the UI for the sum of all seven."""
+        order = [s for s in STAGES if self.stages.visible[s]] + [s for s in STAGES if not self.stages.visible[s]]
+        first = not self._rebuild_queue
+        self._rebuild_queue = order
+        if first:
+            QTimer.singleShot(0, self._rebuild_next)
+
+    def _rebuild_next(self) -> None:
+        if not self._rebuild_queue:
+            return
+        stage = self._rebuild_queue.pop(0)
+        self.rebuild_stage(stage)
+        if self._rebuild_queue:
+            QTimer.singleShot(0, self._rebuild_next)
+
+    @property
+    def settled(self) -> bool:
+        """No trace pending in the engine and every stage's items built."""
+        return self.engine is not None and not self.engine.busy and not self._rebuild_queue
 
     def _stage_settings_changed(self, stage: str) -> None:
         if stage in ("objectness", "anchors") and self.trace is not None:

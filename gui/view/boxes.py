@@ -19,33 +19,42 @@ class BoxesItem(pg.GraphicsObject):
             self._bounds = QRectF(x0 - 2, y0 - 40, x1 - x0 + 4, y1 - y0 + 44)
         else:
             self._bounds = QRectF()
+        self._pen_groups = None
         self._font = QFont()
         self._font.setPointSizeF(8.5)
 
     def boundingRect(self) -> QRectF:
         return self._bounds
 
-    def paint(self, painter, *args) -> None:
-        lay = self.layer
-        if not len(lay.xyxy):
-            return
-        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
-        pens: dict = {}
-        for i, b in enumerate(lay.xyxy):
-            c = lay.colours[i]
-            dashed = bool(lay.dashed[i]) if lay.dashed is not None else False
-            key = (tuple(int(v) for v in c), dashed)
-            pen = pens.get(key)
-            if pen is None:
-                pen = QPen(QColor(int(c[0]), int(c[1]), int(c[2]), int(c[3])))
+    def _groups(self) -> list:
+        """(pen, [QRectF]) per colour and line style, built once: paint is a few drawRects calls."""
+        if self._pen_groups is None:
+            lay = self.layer
+            groups: dict = {}
+            dashed = lay.dashed if lay.dashed is not None else np.zeros(len(lay.xyxy), bool)
+            for b, c, d in zip(lay.xyxy, lay.colours, dashed):
+                key = (int(c[0]), int(c[1]), int(c[2]), int(c[3]), bool(d))
+                groups.setdefault(key, []).append(
+                    QRectF(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])))
+            out = []
+            for (r, g, b, a, d), rects in groups.items():
+                pen = QPen(QColor(r, g, b, a))
                 pen.setCosmetic(True)
                 pen.setWidthF(lay.width)
-                if dashed:
+                if d:
                     pen.setStyle(Qt.PenStyle.DashLine)
-                pens[key] = pen
+                out.append((pen, rects))
+            self._pen_groups = out
+        return self._pen_groups
+
+    def paint(self, painter, *args) -> None:
+        if not len(self.layer.xyxy):
+            return
+        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
+        for pen, rects in self._groups():
             painter.setPen(pen)
-            painter.drawRect(QRectF(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])))
-        if lay.labels:
+            painter.drawRects(rects)
+        if self.layer.labels:
             self._paint_labels(painter)
 
     def _paint_labels(self, painter) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtWidgets import QGraphicsItem
 
 from core.stages import STAGES
 
@@ -60,6 +61,8 @@ class LensView(pg.GraphicsView):
             return
         for layer in stage_layers.layers:
             item = make_item(layer)
+            # painted once per zoom level, then blitted: toggling another stage repaints cheaply
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setParentItem(g)
             self.items[stage].append(item)
 

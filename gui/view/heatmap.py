@@ -15,4 +15,5 @@ def make(layer):
     x0, y0, x1, y1 = layer.rect
     item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
     item.setOpacity(layer.opacity)
+    item.render()  # build the QImage now (rebuild time), not on the first paint (toggle time)
     return item

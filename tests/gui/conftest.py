@@ -40,7 +40,7 @@ def scenes(tmp_path):
 
 def wait_trace(qtbot, win, name=None, timeout=90_000):
     qtbot.waitUntil(lambda: win.trace is not None and (name is None or win.trace.meta.name == name)
-                    and not win.engine.busy, timeout=timeout)
+                    and win.settled, timeout=timeout)
     return win.trace
 
 

@@ -54,7 +54,7 @@ def test_threshold_change_reruns_only_later_stages(make_window, scenes, qtbot):
     tr = wait_trace(qtbot, win, scenes[0])
     n = len(tr.detections.keep)
     win.thresholds.widgets["box_score_thresh"].setValue(0.999)
-    qtbot.waitUntil(lambda: win.trace is not tr and not win.engine.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: win.trace is not tr and win.settled, timeout=30_000)
     new = win.trace
     assert new.params["box_score_thresh"] == pytest.approx(0.999)
     assert len(new.detections.keep) < n
