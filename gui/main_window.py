@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self.model_info: dict | None = None
         self._msg = None
         self._rebuild_queue: list[str] = []
+        self._closing = False
         self.setWindowTitle(APP)
         self.resize(1280, 820)
         self.setAcceptDrops(True)
@@ -166,6 +167,8 @@ class MainWindow(QMainWindow):
         self._status(f"model {info['name']} ({info['weights']}) on {info['device']}")
 
     def _traced(self, tr) -> None:
+        if self._closing:
+            return
         if self.image_path is not None and tr.meta.name != self.image_path:
             return  # a trace of an image that is no longer shown
         self.trace = tr
@@ -303,7 +306,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._rebuild_next)
 
     def _rebuild_next(self) -> None:
-        if not self._rebuild_queue:
+        if not self._rebuild_queue or self._closing:
             return
         stage = self._rebuild_queue.pop(0)
         self.rebuild_stage(stage)
@@ -512,6 +515,8 @@ class MainWindow(QMainWindow):
         self.qsettings.sync()
 
     def closeEvent(self, ev) -> None:  # noqa: N802
+        self._closing = True
+        self._rebuild_queue = []
         self.save_settings()
         if self.engine is not None:
             self.engine.stop()
