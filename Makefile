@@ -31,7 +31,7 @@ train: $(STAMP)
 	$(BIN)/python -m core.demo.train --out assets/demo_shapes.pt
 
 eval: $(STAMP)
-	$(BIN)/python -m core.demo.evaluate --weights demo
+	$(BIN)/python -m core.demo.evaluate --weights demo --out assets/demo_eval.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check core gui tests

@@ -50,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=300)
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     res = evaluate(args.weights, args.images, args.seed)
+    if args.out:
+        from ..atomic import write_text
+
+        write_text(args.out, json.dumps(res, indent=1) + "\n")
     if args.json:
         print(json.dumps(res))
     else:
