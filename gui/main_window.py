@@ -191,6 +191,11 @@ class MainWindow(QMainWindow):
     def _failed(self, kind: str, message: str) -> None:
         if kind == "load" and self.model_info:
             self.model_name, self.weights = self.model_info["name"], self.model_info["weights"]
+        elif kind == "load" and (self.model_name, self.weights) not in (("demo", None), ("demo", "demo")):
+            # nothing loaded yet (a remembered model that is gone, say): fall back to the demo
+            self.show_error(f"{message} - falling back to the demo model")
+            self.set_model("demo", None)
+            return
         self.show_error(message)
 
     # ------------------------------------------------------------------ images

@@ -61,6 +61,7 @@ class LensView(pg.GraphicsView):
             return
         for layer in stage_layers.layers:
             item = make_item(layer)
+            item.layer = layer  # what it shows, for hit tests and inspection
             # painted once per zoom level, then blitted: toggling another stage repaints cheaply
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setParentItem(g)

@@ -140,6 +140,16 @@ def test_click_selects_a_detection_and_shows_its_lineage(make_window, scenes, qt
     assert name in win.inspector.selection.text()
     assert len(win.inspector.bars.opts["height"]) == len(tr.class_names)
     assert "backbone 0" in win.inspector.table.toPlainText()
+    # with the anchors shown, a click off the boxes picks the anchor cell under it
+    qtbot.keyClick(win, "3")
+    qtbot.keyClick(win, "7")  # detections off: the click lands on no box
+    win.stages.settings["anchors"]["level"] = tr.levels[0]
+    stride = tr.anchors[0].stride
+    sy, sx = tr.meta.scale
+    win._click(3 * stride[1] / sx, 2 * stride[0] / sy)
+    assert win.stages.settings["anchors"]["cell"] == [2, 3]
+    cell = [it for it in win.view.items["anchors"] if it.layer.name.endswith(".cell")][0]
+    np.testing.assert_allclose(cell.layer.xy, [[3 * stride[1] / sx, 2 * stride[0] / sy]], rtol=1e-5)
 
 
 def test_settings_are_remembered(make_window, scenes, qtbot, qsettings):
