@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -15,7 +15,7 @@ NAMES = {
 GREY = "grey"
 
 
-@lru_cache(maxsize=None)
+@cache
 def lut(name: str) -> np.ndarray:
     """[256, 3] uint8 RGB."""
     ramp = np.arange(256, dtype=np.uint8).reshape(-1, 1)

@@ -6,8 +6,8 @@ Add a preset with ``register(Preset(...))``. ``build(num_classes, **kw)`` return
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .errors import ModelError
 

@@ -14,16 +14,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.models.detection import _utils as det_utils
-from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
 from .errors import ModelError
 from .images import as_image
 from .models import LoadedModel
-from .stages import (KEPT, Lazy, LOW_SCORE, OVER_TOP_N, SMALL, SUPPRESSED, AnchorLevel, BoxHead,
-                     Detections, FeatureLevel, ImageMeta, Proposals, RPNLevel, Trace)
+from .stages import (
+    KEPT,
+    LOW_SCORE,
+    OVER_TOP_N,
+    SMALL,
+    SUPPRESSED,
+    AnchorLevel,
+    BoxHead,
+    Detections,
+    FeatureLevel,
+    ImageMeta,
+    Lazy,
+    Proposals,
+    RPNLevel,
+    Trace,
+)
 
 RPN_PARAMS = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "rpn_nms_thresh", "rpn_score_thresh")
 BOX_PARAMS = ("box_score_thresh", "box_nms_thresh", "box_detections_per_img")

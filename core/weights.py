@@ -16,9 +16,8 @@ from urllib.parse import urlparse
 import torch
 
 from .errors import WeightsError
-from .presets import Preset
-
 from .paths import ASSETS, DEMO_WEIGHTS  # noqa: F401 - re-exported
+from .presets import Preset
 
 
 @dataclass

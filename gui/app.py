@@ -33,8 +33,8 @@ def main(argv=None) -> int:
         if not os.path.exists(p):
             print(f"rcnn-lens: {p}: no such file", file=sys.stderr)
             return 1
-    from PySide6.QtWidgets import QApplication
     import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar
 
 from core.errors import LensError
 from core.images import IMAGE_SUFFIXES, load
@@ -470,9 +470,9 @@ class MainWindow(QMainWindow):
             self.grab_to(path)
 
     def grab_to(self, path: str) -> bool:
-        from core.atomic import write_bytes
-
         from PySide6.QtCore import QBuffer, QIODevice
+
+        from core.atomic import write_bytes
 
         buf = QBuffer()
         buf.open(QIODevice.OpenModeFlag.WriteOnly)
