@@ -79,7 +79,9 @@ def draw_heatmap(canvas, layer: Heatmap) -> None:
 def draw_picture(canvas, layer: Picture) -> None:
     if layer.opacity <= 0:
         return
-    img, x0, y0 = _raster(layer.rgb, layer.rect, cv2.INTER_AREA)
+    x0, y0, x1, y1 = layer.rect
+    up = (x1 - x0) >= layer.rgb.shape[1]  # enlarging: nearest shows the network's pixels as they are
+    img, x0, y0 = _raster(layer.rgb, layer.rect, cv2.INTER_NEAREST if up else cv2.INTER_AREA)
     _blend_region(canvas, img, x0, y0, layer.opacity)
 
 
@@ -150,17 +152,18 @@ def draw_boxes(canvas, layer: Boxes) -> None:
         work = region if alpha >= 255 else region.copy()
         dashed = np.zeros(len(layer.xyxy), bool) if layer.dashed is None else layer.dashed
         fixed = np.round((layer.xyxy - np.array([x0, y0, x0, y0], np.float32)) * ONE).astype(np.int64)
+        line = cv2.LINE_AA if alpha >= 255 else cv2.LINE_8  # faded boxes: antialiasing is invisible
         for i in idx[~dashed[idx]]:
             col = tuple(int(c) for c in layer.colours[i, :3])
             cv2.rectangle(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),
-                          col, t, cv2.LINE_AA, SHIFT)
+                          col, t, line, SHIFT)
         d_idx = idx[dashed[idx]]
         if len(d_idx):
             cols = layer.colours[d_idx, :3]
             for col in np.unique(cols, axis=0):
                 same = d_idx[(cols == col).all(1)]
                 cv2.polylines(work, _dash_segments(fixed[same]), False, tuple(int(c) for c in col), t,
-                              cv2.LINE_AA, SHIFT)
+                              cv2.LINE_8, SHIFT)  # thin faded dashes: antialiasing buys nothing here
         if work is not region:
             cv2.addWeighted(work, alpha / 255.0, region, 1 - alpha / 255.0, 0.0, dst=region)
     if layer.labels:

@@ -82,22 +82,38 @@ def bench_trace() -> None:
 
 
 MEM_CHILD = r"""
-import resource, sys, torch, numpy as np
+import gc, sys, torch, numpy as np
 sys.path.insert(0, sys.argv[3])
 import core
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
 torch.set_num_threads(2)
 m = core.load_model(sys.argv[1], weights="random:0")
 img = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
 x = torch.from_numpy(img).permute(2, 0, 1).float().div(255)
-import gc; gc.collect()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with torch.inference_mode():
+    m.module([x])  # warm-up: allocator pools and lazy inits on both sides
+gc.collect()
+base = rss()
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+    f.write("5")
 if sys.argv[2] == "trace":
     tr = core.trace(m, img)
 else:
     with torch.inference_mode():
         out = m.module([x])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) / 1024.0)
+print(hwm() - base)
 """
 
 

@@ -20,6 +20,12 @@ class BoxesItem(pg.GraphicsObject):
         else:
             self._bounds = QRectF()
         self._pen_groups = None
+        # Qt's raster engine strokes translucent lines ~30x slower than opaque ones: when the
+        # whole layer shares one alpha, paint opaque and let the item's opacity fade it (one blit)
+        alphas = np.unique(layer.colours[:, 3]) if len(layer.colours) else np.array([255])
+        self._shared_alpha = len(alphas) == 1 and 0 < int(alphas[0]) < 255
+        if self._shared_alpha:
+            self.setOpacity(int(alphas[0]) / 255.0)
         self._font = QFont()
         self._font.setPointSizeF(8.5)
 
@@ -33,14 +39,14 @@ class BoxesItem(pg.GraphicsObject):
             groups: dict = {}
             dashed = lay.dashed if lay.dashed is not None else np.zeros(len(lay.xyxy), bool)
             for b, c, d in zip(lay.xyxy, lay.colours, dashed):
-                key = (int(c[0]), int(c[1]), int(c[2]), int(c[3]), bool(d))
+                key = (int(c[0]), int(c[1]), int(c[2]), 255 if self._shared_alpha else int(c[3]), bool(d))
                 groups.setdefault(key, []).append(
                     QRectF(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])))
             out = []
             for (r, g, b, a, d), rects in groups.items():
                 pen = QPen(QColor(r, g, b, a))
                 pen.setCosmetic(True)
-                pen.setWidthF(lay.width)
+                pen.setWidthF(lay.width if lay.width > 1 else 0.0)  # 0: the hairline fast path
                 if d:
                     pen.setStyle(Qt.PenStyle.DashLine)
                 out.append((pen, rects))
@@ -50,8 +56,9 @@ class BoxesItem(pg.GraphicsObject):
     def paint(self, painter, *args) -> None:
         if not len(self.layer.xyxy):
             return
-        painter.setRenderHint(painter.RenderHint.Antialiasing, True)
         for pen, rects in self._groups():
+            # faded boxes come in hundreds: antialiasing them costs much and shows nothing
+            painter.setRenderHint(painter.RenderHint.Antialiasing, pen.color().alpha() == 255)
             painter.setPen(pen)
             painter.drawRects(rects)
         if self.layer.labels:
@@ -71,7 +78,7 @@ class BoxesItem(pg.GraphicsObject):
             p = tr.map(QPointF(float(lay.xyxy[i][0]), float(lay.xyxy[i][1])))
             w, h = fm.horizontalAdvance(text) + 6, fm.height() + 2
             rect = QRectF(p.x(), p.y() - h, w, h)
-            painter.fillRect(rect, QColor(int(c[0]), int(c[1]), int(c[2]), int(c[3])))
+            painter.fillRect(rect, QColor(int(c[0]), int(c[1]), int(c[2]), 255 if self._shared_alpha else int(c[3])))
             lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
             painter.setPen(QColor(0, 0, 0) if lum > 140 else QColor(255, 255, 255))
             painter.drawText(rect.adjusted(3, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
