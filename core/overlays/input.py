@@ -7,7 +7,6 @@ import numpy as np
 
 from .layers import Boxes, Picture, StageLayers, Text, colour_array
 
-
 _CACHE: dict = {}
 
 
