@@ -409,9 +409,7 @@ class MainWindow(QMainWindow):
         lin = tr.lineage(j)
         self.inspector.show_selection(tr, j)
         self.stages.settings["rois"]["roi"] = lin["roi"]
-        self.stages.settings["anchors"]["level"] = lin["level"]
-        self.stages.settings["anchors"]["cell"] = list(lin["cell"])
-        self.stages.cell_label.setText(f"cell: {lin['cell'][0]}, {lin['cell'][1]}")
+        self.stages.show_anchor(lin["level"], lin["cell"])
         self.rebuild_stage("rois")
         self.rebuild_stage("anchors")
 

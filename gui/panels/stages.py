@@ -162,6 +162,18 @@ class StagePanel(QWidget):
             self.cell_label.setText("cell: highest objectness" if value is None else f"cell: {value[0]}, {value[1]}")
         self.settings_changed.emit(stage)
 
+    def show_anchor(self, level: str, cell) -> None:
+        """Point the anchors stage at a level and cell (a selected detection's anchor)."""
+        self._quiet = True
+        try:
+            self.settings["anchors"]["level"] = level
+            self.settings["anchors"]["cell"] = [int(cell[0]), int(cell[1])]
+            c = self.controls[("anchors", "level")]
+            c.setCurrentIndex(max(c.findData(level), 0))
+            self.cell_label.setText(f"cell: {cell[0]}, {cell[1]}")
+        finally:
+            self._quiet = False
+
     def set_cell(self, row: int, col: int) -> None:
         self._set("anchors", "cell", [int(row), int(col)])
 

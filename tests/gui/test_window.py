@@ -137,6 +137,7 @@ def test_click_selects_a_detection_and_shows_its_lineage(make_window, scenes, qt
     lin = tr.lineage(win.selected)
     assert win.stages.settings["rois"]["roi"] == lin["roi"]
     assert win.stages.settings["anchors"]["cell"] == list(lin["cell"])
+    assert win.stages.controls[("anchors", "level")].currentData() == lin["level"]
     assert name in win.inspector.selection.text()
     assert len(win.inspector.bars.opts["height"]) == len(tr.class_names)
     assert "backbone 0" in win.inspector.table.toPlainText()
