@@ -56,8 +56,10 @@ def download_coco(preset: Preset, progress: bool = True) -> Path:
     w = coco_weights(preset)
     dst = coco_file(preset)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(dst.name)  # torchvision names files NAME-<sha256 prefix>.pth
     try:
-        torch.hub.download_url_to_file(w.url, str(dst), hash_prefix=None, progress=progress)
+        torch.hub.download_url_to_file(w.url, str(dst), hash_prefix=match.group(1) if match else None,
+                                       progress=progress)
     except Exception as err:  # noqa: BLE001 - network errors come in many types
         raise WeightsError(dst, f"download failed ({err}); put the file in {dst.parent} by hand") from None
     return dst
