@@ -5,7 +5,7 @@ set -u
 mode="${1:-window}"
 pkgs=(libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1
       libxkbcommon-x11-0 libxcb-cursor0 libxcb-shape0 libxcb-randr0 libegl1 libgl1 libfontconfig1 libdbus-1-3)
-if [ "$mode" = test ] || [ -z "${DISPLAY:-}" ]; then pkgs+=(xvfb xdotool); fi
+if [ "$mode" = test ]; then pkgs+=(xvfb xdotool); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

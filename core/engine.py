@@ -12,8 +12,27 @@ request makes older ones stale; ``seq`` lets the GUI drop a stale reply that was
 from __future__ import annotations
 
 import os
+import pickle
 import traceback
 from dataclasses import replace
+
+
+def send_reply(conn, msg) -> None:
+    """Pickle protocol 5 with the arrays out of band: the receiver reads them straight from the
+    socket and unpickles without copying, so the GUI process never holds its GIL for a long copy
+    (a ResNet-50 trace carries a few hundred MB of feature maps)."""
+    buffers: list = []
+    head = pickle.dumps(msg, protocol=5, buffer_callback=buffers.append)
+    conn.send_bytes(len(buffers).to_bytes(4, "little") + head)
+    for b in buffers:
+        conn.send_bytes(b.raw())
+
+
+def recv_reply(conn):
+    first = conn.recv_bytes()
+    n = int.from_bytes(first[:4], "little")
+    buffers = [conn.recv_bytes() for _ in range(n)]
+    return pickle.loads(first[4:], buffers=buffers)
 
 
 def portable(tr):
@@ -58,14 +77,14 @@ def serve(conn, threads: int = 0) -> None:
 
                 try:
                     if kind == "load":
-                        conn.send(("status", seq, "loading torch and the model…"))
+                        send_reply(conn, ("status", seq, "loading torch and the model…"))
                         from .models import load_model
 
                         model = load_model(req[2], weights=req[3], device=req[4])
                         current = None
-                        conn.send(("loaded", seq, {"name": model.name, "weights": model.weights,
-                                                   "class_names": list(model.class_names),
-                                                   "device": str(model.device)}))
+                        send_reply(conn, ("loaded", seq, {"name": model.name, "weights": model.weights,
+                                                          "class_names": list(model.class_names),
+                                                          "device": str(model.device)}))
                     elif kind == "trace":
                         if model is None:
                             raise LensError("model", "no model is loaded")
@@ -73,20 +92,20 @@ def serve(conn, threads: int = 0) -> None:
 
                         current = trace(model, req[2], **req[4])
                         current = replace(current, meta=replace(current.meta, name=req[3]))
-                        conn.send(("trace", seq, portable(current)))
+                        send_reply(conn, ("trace", seq, portable(current)))
                     elif kind == "retrace":
                         if current is None:
                             raise LensError("retrace", "no trace to rerun yet")
                         from .runner import retrace
 
                         current = retrace(current, **req[2])
-                        conn.send(("trace", seq, portable(current)))
+                        send_reply(conn, ("trace", seq, portable(current)))
                 except LensError as err:
-                    conn.send(("error", seq, kind, str(err)))
+                    send_reply(conn, ("error", seq, kind, str(err)))
             except (BrokenPipeError, EOFError, OSError):
                 return
             except Exception as err:  # noqa: BLE001 - report, keep serving
-                conn.send(("error", seq, kind, f"{type(err).__name__}: {err}"))
+                send_reply(conn, ("error", seq, kind, f"{type(err).__name__}: {err}"))
                 traceback.print_exc()
 
 

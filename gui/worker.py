@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from core.engine import recv_reply
+
 
 class _Reader(QThread):
     received = Signal(object)
@@ -23,7 +25,7 @@ class _Reader(QThread):
     def run(self) -> None:
         while True:
             try:
-                msg = self._conn.recv()
+                msg = recv_reply(self._conn)
             except (EOFError, OSError):
                 return
             self.received.emit(msg)

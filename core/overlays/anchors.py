@@ -10,13 +10,16 @@ from ..errors import LensError
 from ._common import anchor_level, best_cell
 from .layers import Boxes, Points, StageLayers, Text
 
+MAX_CENTRES = 10_000  # cell centres drawn at most; denser grids show every k-th row and column
+
 
 def layers(tr, s: dict) -> StageLayers:
     i, a = anchor_level(tr, s["level"])
     m = tr.meta
     sy, sx = m.scale
     vh, vw = a.valid(m)
-    rows, cols = np.mgrid[0:vh, 0:vw]
+    step = max(int(np.ceil(np.sqrt(vh * vw / MAX_CENTRES))), 1)  # a readable grid, not a grey carpet
+    rows, cols = np.mgrid[0:vh:step, 0:vw:step]
     centres = np.stack([cols.ravel() * a.stride[1] / sx, rows.ravel() * a.stride[0] / sy], 1).astype(np.float32)
     if s["cell"] is None:
         r, c = best_cell(tr, i)
@@ -41,5 +44,6 @@ def layers(tr, s: dict) -> StageLayers:
         Points(f"anchors.{a.name}.cell", np.array([[cx, cy]], np.float32), (255, 0, 255, int(255 * op)), size=6.0),
         Boxes(f"anchors.{a.name}.cell_anchors", boxes.astype(np.float32), cols_, width=1.5, labels=labels),
         Text(f"anchors.{a.name}.count", [(4.0, 24.0, f"level {a.name}: {count}, cell ({r}, {c})")]),
-    ], f"anchors {a.name}: {count}, stride {a.stride[1]}, cell ({r}, {c})",
+    ], f"anchors {a.name}: {count}, stride {a.stride[1]}, cell ({r}, {c})"
+       + (f"; centres of every {step}th row and column" if step > 1 else ""),
         {f"anchors_{a.name}_cell": boxes, f"anchors_{a.name}_centres": centres})
