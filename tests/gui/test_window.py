@@ -163,3 +163,19 @@ def test_settings_are_remembered(make_window, scenes, qtbot, qsettings):
     assert again.stages.visible["features"] and again.stages.settings["features"]["reduction"] == "max"
     assert Path(qsettings.value("last_dir")) == Path(scenes[0]).parent
     wait_trace(qtbot, again, scenes[0])
+
+
+def test_model_chooser_switches_model(make_window, scenes, qtbot):
+    from gui.dialogs import ModelDialog
+
+    dlg = ModelDialog("demo", None)
+    assert dlg.choice() == ("demo", None)
+    dlg.preset.setCurrentIndex(dlg.preset.findData("seed-alexnet"))
+    dlg.weights.setCurrentText("random:3")
+    assert dlg.choice() == ("seed-alexnet", "random:3")
+    win = make_window([scenes[0]])
+    wait_trace(qtbot, win, scenes[0])
+    win.set_model(*dlg.choice())
+    qtbot.waitUntil(lambda: win.trace is not None and win.trace.model == "seed-alexnet" and win.settled,
+                    timeout=60_000)
+    assert win.trace.weights == "random:3" and win.stages.controls[("features", "level")].count() == 1
