@@ -1,4 +1,4 @@
-"""``rcnn-lens``: the desktop app (no sub-command) and the ``trace``, ``export``, ``models`` commands.
+"""``rcnn-lens trace|export|models|download``: the command-line tools (no Qt).
 
 A bad file prints one line on stderr naming it and the problem; the others are still processed;
 the exit code is 1 at the end. ``--debug`` shows tracebacks.
@@ -207,17 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+COMMANDS = ("trace", "models", "download", "export")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command-line tools (``rcnn-lens trace|export|models|download``). ``rcnn-lens`` with no
+    sub-command is the desktop app: the console script is ``gui.app:main``, which hands these
+    sub-commands here."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"trace", "models", "download", "export", "-h", "--help"}
-    if not argv or argv[0] not in commands:
-        try:
-            from gui.app import main as gui_main
-        except ImportError as err:
-            print(f"rcnn-lens: the desktop app is not available ({err})", file=sys.stderr)
-            return 1
-        return gui_main(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        parser.print_usage(sys.stderr)
+        print(f"rcnn-lens: choose one of {', '.join(COMMANDS)} (the desktop app is `rcnn-lens` itself)",
+              file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         return args.func(args)

@@ -16,7 +16,7 @@ import numpy as np
 from .atomic import write_bytes, write_text
 from .errors import LensError
 from .images import save_png
-from .overlays import merged, stage_module
+from .overlays import all_layers, merged
 from .stages import STAGES
 
 VERSION = "0.1.0"
@@ -44,7 +44,7 @@ def render_trace(tr, stages: list[str], settings: dict | None = None, legend: bo
     from .render import render
 
     full = merged(settings)
-    drawn = [stage_module(st).layers(tr, full[st]) for st in STAGES if st in stages]
+    drawn = all_layers(tr, stages, full)
     lines = legend_lines(tr, stages, [d.caption for d in drawn]) if legend else None
     return render(tr.image, drawn, lines), drawn, full
 

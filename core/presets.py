@@ -7,7 +7,7 @@ Add a preset with ``register(Preset(...))``. ``build(num_classes, **kw)`` return
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ModelError
 
@@ -20,7 +20,6 @@ class Preset:
     default_classes: int
     coco: str | None = None  # "module.EnumName.MEMBER" of torchvision's weights API
     default_weights: str = "random"
-    extra: dict = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {}

@@ -240,13 +240,9 @@ def _filter_proposals(state: _State, meta: ImageMeta, p: dict, min_size: float):
     n = boxes.shape[0]
     status = torch.full((n,), KEPT, dtype=torch.int8)
     idx = box_ops.remove_small_boxes(boxes, min_size)
-    small = torch.ones(n, dtype=torch.bool, device=dev)
-    small[idx] = False
-    status[small.cpu()] = SMALL
+    status[_dropped(n, idx).cpu()] = SMALL
     ok = torch.where(scores[idx] >= float(p["rpn_score_thresh"]))[0]
-    low = torch.ones(idx.shape[0], dtype=torch.bool, device=dev)
-    low[ok] = False
-    status[idx[low].cpu()] = LOW_SCORE
+    status[idx[_dropped(idx.shape[0], ok)].cpu()] = LOW_SCORE
     idx = idx[ok]
     nms_thresh = float(p["rpn_nms_thresh"])
     keep = box_ops.batched_nms(boxes[idx], scores[idx], lvl[idx], nms_thresh)
@@ -262,10 +258,15 @@ def _filter_proposals(state: _State, meta: ImageMeta, p: dict, min_size: float):
     return prop, boxes[final]
 
 
+def _dropped(n: int, keep: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of the n positions a filter's ``keep`` indices left out."""
+    mask = torch.ones(n, dtype=torch.bool, device=keep.device)
+    mask[keep] = False
+    return mask
+
+
 def _mark_dropped(candidates, kept, status, n) -> None:
-    is_kept = torch.zeros(n, dtype=torch.bool, device=candidates.device)
-    is_kept[kept] = True
-    status[candidates[~is_kept[candidates]].cpu()] = SUPPRESSED
+    status[candidates[_dropped(n, kept)[candidates]].cpu()] = SUPPRESSED
 
 
 @torch.inference_mode()
@@ -316,9 +317,7 @@ def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
     n = boxes.shape[0]
     status = torch.full((n,), KEPT, dtype=torch.int8)
     small_keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-    small = torch.ones(n, dtype=torch.bool, device=dev)
-    small[small_keep] = False
-    status[small.cpu()] = SMALL
+    status[_dropped(n, small_keep).cpu()] = SMALL
     nms_thresh = float(p["box_nms_thresh"])
     keep = box_ops.batched_nms(boxes[small_keep], scores[small_keep], labels[small_keep], nms_thresh)
     kept_all = small_keep[keep]

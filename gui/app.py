@@ -23,7 +23,16 @@ def parse(argv):
 
 
 def main(argv=None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    """The ``rcnn-lens`` console script: a sub-command goes to the Qt-free core CLI, anything else
+    starts the desktop app."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from core.cli import COMMANDS
+
+    if argv and argv[0] in COMMANDS:
+        from core.cli import main as cli_main
+
+        return cli_main(argv)
+    args = parse(argv)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
             and not os.environ.get("QT_QPA_PLATFORM"):
         print("rcnn-lens: no display: set DISPLAY (or run under xvfb-run); the command-line tools "
@@ -48,3 +57,7 @@ def main(argv=None) -> int:
         app.processEvents()
         print(f"shown {time.perf_counter() - T0:.3f}", flush=True)
     return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

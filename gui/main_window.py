@@ -173,11 +173,7 @@ class MainWindow(QMainWindow):
             return  # a trace of an image that is no longer shown
         self.trace = tr
         self.selected = None
-        a_cells = {}
-        for a in tr.anchors:
-            a_cells[a.name] = [f"size {a.describe_anchor(k)[0]:g}, ratio {a.describe_anchor(k)[1]:g}"
-                               for k in range(a.per_cell)]
-        self.stages.set_model_info(list(tr.features), list(tr.levels), a_cells, len(tr.box_head.rois))
+        self._offer_choices()
         self.thresholds.set_values(tr.params)
         self.rebuild_all()
         self.inspector.set_trace(tr)
@@ -324,12 +320,16 @@ class MainWindow(QMainWindow):
         return self.engine is not None and not self.engine.busy and not self._rebuild_queue
 
     def _stage_settings_changed(self, stage: str) -> None:
-        if stage in ("objectness", "anchors") and self.trace is not None:
-            a_cells = {a.name: [f"size {a.describe_anchor(k)[0]:g}, ratio {a.describe_anchor(k)[1]:g}"
-                                for k in range(a.per_cell)] for a in self.trace.anchors}
-            self.stages.set_model_info(list(self.trace.features), list(self.trace.levels), a_cells,
-                                       len(self.trace.box_head.rois))
+        if stage == "objectness" and self.trace is not None:
+            self._offer_choices()  # the anchor choices depend on the level
         self.rebuild_stage(stage)
+
+    def _offer_choices(self) -> None:
+        """Fill the stage panel's level and anchor choices from the current trace."""
+        tr = self.trace
+        anchors = {a.name: [f"size {a.describe_anchor(k)[0]:g}, ratio {a.describe_anchor(k)[1]:g}"
+                            for k in range(a.per_cell)] for a in tr.anchors}
+        self.stages.set_model_info(list(tr.features), list(tr.levels), anchors, len(tr.box_head.rois))
 
     def _thresholds_changed(self, values: dict) -> None:
         if self.trace is None or self.engine is None:

@@ -19,7 +19,7 @@ def launch_times(n: int = 3) -> list[float]:
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "core.cli"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        p = subprocess.Popen([sys.executable, "-m", "gui.app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
         line = p.stdout.readline()
         out.append(time.perf_counter() - t0 if line.startswith("shown") else float("inf"))

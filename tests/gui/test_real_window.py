@@ -59,7 +59,7 @@ def test_real_window_keys_and_quit(xvfb, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env.update(DISPLAY=xvfb, XDG_CONFIG_HOME=str(tmp_path / "config"), HOME=str(tmp_path),
                RCNN_LENS_REPORT_SHOWN="1")
-    app = subprocess.Popen([sys.executable, "-m", "core.cli"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    app = subprocess.Popen([sys.executable, "-m", "gui.app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
         lines = []
