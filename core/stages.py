@@ -204,6 +204,11 @@ class Trace:
     params: dict  # the thresholds this trace ran with (torchvision FasterRCNN keywords)
     timings_ms: dict
     _state: object = field(default=None, repr=False)  # torch tensors kept for retrace
+    # optional stages; None where the model or the input has none
+    masks: object = None  # Mask R-CNN's mask head (RoIAlign, logits, pasted masks)
+    keypoints: object = None  # Keypoint R-CNN's keypoint head (RoIAlign, heatmaps, keypoints)
+    truth: object = None  # core.truth.Truth of this image
+    training: object = None  # core.training: anchor/RoI targets and losses for the truth
 
     @property
     def levels(self) -> tuple[str, ...]:
