@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import LensError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:  # reading the umask means setting it: never two threads at once
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -18,6 +28,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise LensError(p, f"cannot write ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -11,7 +11,9 @@ import json
 import sys
 import time
 
+from .cli_export import add_export_parser, run_export
 from .errors import LensError
+from .summary import trace_summary, trace_table
 
 THRESHOLD_OPTIONS = (
     ("--rpn-pre-nms-top-n", "rpn_pre_nms_top_n_test", int, "RPN: top-n proposals per level before NMS"),
@@ -38,84 +40,6 @@ def thresholds(args) -> dict:
     return {dest: getattr(args, dest) for _, dest, _, _ in THRESHOLD_OPTIONS if getattr(args, dest) is not None}
 
 
-def _shape(a) -> list[int]:
-    return [int(v) for v in a.shape]
-
-
-def trace_summary(tr, image_name: str) -> dict:
-    """The JSON object ``rcnn-lens trace --json`` prints for one image."""
-    p, d, h = tr.proposals, tr.detections, tr.box_head
-    post = [[*(float(v) for v in p.boxes_image[i]), float(p.scores[i])] for i in p.keep]
-    return {
-        "image": image_name,
-        "image_size": list(tr.meta.original_size),
-        "model": tr.model,
-        "weights": tr.weights,
-        "transform": {"resized_size": list(tr.meta.resized_size), "batch_size": list(tr.meta.batch_size),
-                      "scale": [round(s, 6) for s in tr.meta.scale]},
-        "features": {k: _shape(v.data) for k, v in tr.features.items()},
-        "anchors": {"per_cell": {a.name: a.per_cell for a in tr.anchors},
-                    "grid": {a.name: list(a.grid) for a in tr.anchors},
-                    "stride": {a.name: list(a.stride) for a in tr.anchors},
-                    "total": int(sum(a.count for a in tr.anchors))},
-        "rpn": {"objectness": {r.name: _shape(r.objectness) for r in tr.rpn},
-                "deltas": {r.name: _shape(r.deltas) for r in tr.rpn},
-                "pre_nms": len(p), "post_nms": int(len(p.keep)), "proposals": post},
-        "roi_pool": _shape(h.pooled),
-        "box_head": {"features": _shape(h.features), "class_logits": _shape(h.class_logits),
-                     "box_regression": _shape(h.box_regression)},
-        "detections_pre_nms": len(d),
-        "detections": [{k: v for k, v in det.items() if k != "proposal"} for det in tr.final()],
-        "params": tr.params,
-        "timings_ms": {k: round(v, 2) for k, v in tr.timings_ms.items()},
-    }
-
-
-def _fmt(shape) -> str:
-    return " x ".join(str(v) for v in shape)
-
-
-def trace_table(tr, image_name: str) -> str:
-    """A readable table like the seed notebook's printouts: stage, tensor shape, count, ms."""
-    s = trace_summary(tr, image_name)
-    t = tr.timings_ms
-    rows = [("input", _fmt([3, *s["transform"]["batch_size"]]),
-             f"{s['image_size'][0]}x{s['image_size'][1]} -> {s['transform']['resized_size'][0]}x"
-             f"{s['transform']['resized_size'][1]}", t.get("transform", 0.0))]
-    first = True
-    for name, shape in s["features"].items():
-        rows.append((f"backbone {name}", _fmt(shape), "", t.get("backbone", 0.0) if first else None))
-        first = False
-    first = True
-    for r in tr.rpn:
-        rows.append((f"rpn objectness {r.name}", _fmt(r.objectness.shape), "", t.get("rpn_head", 0.0) if first else None))
-        rows.append((f"rpn deltas {r.name}", _fmt(r.deltas.shape), "", None))
-        first = False
-    for a in tr.anchors:
-        rows.append((f"anchors {a.name}", _fmt([a.count, 4]), f"{a.grid[0]} x {a.grid[1]} x {a.per_cell}", None))
-    rows.append(("anchors total", "", str(s["anchors"]["total"]), t.get("anchors", 0.0)))
-    rows.append(("proposals before NMS", _fmt([s["rpn"]["pre_nms"], 4]), str(s["rpn"]["pre_nms"]),
-                 t.get("rpn_decode", 0.0)))
-    rows.append(("proposals after NMS", _fmt([s["rpn"]["post_nms"], 4]), str(s["rpn"]["post_nms"]),
-                 t.get("rpn_filter", 0.0)))
-    rows.append(("roi pool", _fmt(s["roi_pool"]), "", t.get("roi_pool", 0.0)))
-    rows.append(("box head", _fmt(s["box_head"]["features"]), "", t.get("box_head", 0.0)))
-    rows.append(("predictor class logits", _fmt(s["box_head"]["class_logits"]), "", t.get("box_predictor", 0.0)))
-    rows.append(("predictor box regression", _fmt(s["box_head"]["box_regression"]), "", None))
-    rows.append(("detections before NMS", "", str(s["detections_pre_nms"]), None))
-    rows.append(("detections after NMS", "", str(len(s["detections"])), t.get("postprocess", 0.0)))
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(max(len(r[1]) for r in rows), 5)
-    out = [f"{image_name}  [{tr.model}, weights {tr.weights}]",
-           f"{'stage':<{w0}}  {'shape':<{w1}}  {'count':>14}  {'ms':>8}"]
-    for name, shape, count, ms in rows:
-        out.append(f"{name:<{w0}}  {shape:<{w1}}  {count:>14}  {'' if ms is None else f'{ms:8.1f}':>8}")
-    for det in s["detections"]:
-        b = ", ".join(f"{v:.1f}" for v in det["box"])
-        out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]")
-    return "\n".join(out)
-
-
 def _load(args):
     from .models import load_model
 
@@ -140,6 +64,10 @@ def cmd_trace(args) -> int:
         else:
             print(trace_table(tr, path), flush=True)
     return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    return run_export(args, lambda: _load(args), thresholds(args))
 
 
 def cmd_models(args) -> int:
@@ -176,12 +104,6 @@ def cmd_download(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
-    from .export import run_export
-
-    return run_export(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rcnn-lens", description="See how an image travels through a Faster R-CNN.")
     sub = ap.add_subparsers(dest="command")
@@ -198,12 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("preset")
     d.add_argument("--debug", action="store_true")
     d.set_defaults(func=cmd_download)
-    try:
-        from .export import add_export_parser
-    except ImportError:
-        pass
-    else:
-        add_export_parser(sub, add_model_options)
+    add_export_parser(sub, add_model_options, cmd_export)
     return ap
 
 

@@ -1,121 +1,325 @@
-"""The model engine: runs in its own process so that importing torch and the Python parts of a
-trace never hold the GUI's GIL. Requests and replies are plain tuples over a multiprocessing pipe;
-traces travel as numpy-only ``Trace`` objects (``_state`` stripped, suppression resolved).
+"""The model engine: a process of its own, so that torch and the Python parts of a trace never
+hold the app's GIL. It speaks core.protocol (JSON header + raw array frames) over one socket.
 
-Requests: ``("load", seq, name, weights, device)``, ``("trace", seq, image_rgb, name, params)``,
-``("retrace", seq, params)``, ``("quit",)``. Replies: ``("loaded", seq, info)``,
-``("trace", seq, trace)``, ``("error", seq, kind, message)``, ``("status", seq, text)``.
-Before each request the engine drains the pipe and keeps only the newest of each kind, so a newer
-request makes older ones stale; ``seq`` lets the GUI drop a stale reply that was already in flight.
+Requests (``kind``: body) and what they answer::
+
+    load      {"name", "weights", "device"}      -> loaded {"name", "weights", "class_names", "device", "params"}
+    trace     {"image": path | array, "name", "params"}   -> trace {"trace": a lean Trace}
+    retrace   {"params"}  (the newest trace)      -> trace {"trace": ...}
+    fetch     {"source", "path"}                  -> part {"source", "path", "value"} | gone {...}
+    quit
+
+Every request may also answer ``started``, ``status`` {"text"}, ``error`` {"kind", "message"},
+``cancelled`` {"kind", "at"} or ``dropped`` {"kind"}. A reader thread takes requests as they come:
+a newer ``load``/``trace`` drops the pending older ones (newest wins) and *cancels* a running trace
+at its next stage (between the runner's stages and between the backbone's modules), so paging
+through photos never waits for a trace nobody will look at.
+
+Traces travel lean (core.parts): feature maps, the input tensor and the RoIAlign output stay here
+until the app fetches the ones a visible stage needs. A part a retrace did not change keeps the id
+of the trace that first sent it, so the app need not fetch it again.
+
+A new request kind is one handler::
+
+    @handler("diagnose", priority=4, supersedes=("diagnose",))
+    def _diagnose(engine, job): ...; job.reply("diagnosis", {...})
 """
 
 from __future__ import annotations
 
 import os
-import pickle
+import sys
+import threading
 import traceback
-from dataclasses import replace
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from .errors import LensError
+from .protocol import Channel, ProtocolError
+
+KEEP_TRACES = 3  # the parts of the last few traces stay fetchable
 
 
-def send_reply(conn, msg) -> None:
-    """Pickle protocol 5 with the arrays out of band: the receiver reads them straight from the
-    socket and unpickles without copying, so the GUI process never holds its GIL for a long copy
-    (a ResNet-50 trace carries a few hundred MB of feature maps)."""
-    buffers: list = []
-    head = pickle.dumps(msg, protocol=5, buffer_callback=buffers.append)
-    conn.send_bytes(len(buffers).to_bytes(4, "little") + head)
-    for b in buffers:
-        conn.send_bytes(b.raw())
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    fn: Callable
+    priority: int  # among pending requests, the lowest runs first (then the oldest)
+    supersedes: tuple[str, ...]  # pending older requests of these kinds are dropped
+    cancels: tuple[str, ...]  # a running request of these kinds stops at its next stage
 
 
-def recv_reply(conn):
-    first = conn.recv_bytes()
-    n = int.from_bytes(first[:4], "little")
-    buffers = [conn.recv_bytes() for _ in range(n)]
-    return pickle.loads(first[4:], buffers=buffers)
+KINDS: dict[str, Kind] = {}
 
 
-def portable(tr):
-    """A Trace that pickles without torch: suppression lineage resolved, tensors dropped."""
-    tr.proposals.suppressed_by  # noqa: B018 - resolve the lazy lineage here, in the engine
-    tr.detections.suppressed_by  # noqa: B018
-    return replace(tr, _state=None)
+def handler(name: str, priority: int = 5, supersedes=(), cancels=()):
+    """Register ``fn(engine, job)`` as the handler of requests of kind ``name``."""
+    def deco(fn):
+        KINDS[name] = Kind(name, fn, priority, tuple(supersedes), tuple(cancels))
+        return fn
+    return deco
 
 
-def _coalesce(conn, first):
-    """The newest pending request of each kind (a load or trace also drops older retraces)."""
-    pending = [first]
-    while conn.poll():
-        pending.append(conn.recv())
-    if any(r[0] == "quit" for r in pending):
-        return [("quit",)]
-    newest = {}
-    for r in pending:
-        newest[r[0]] = r
-        if r[0] in ("load", "trace"):
-            newest.pop("retrace", None)
-    return [newest[k] for k in ("load", "trace", "retrace") if k in newest]
+class Job:
+    def __init__(self, kind: str, seq: int, body, channel: Channel | None):
+        self.kind, self.seq, self.body = kind, seq, body if isinstance(body, dict) else {}
+        self._cancel = threading.Event()
+        self._channel = channel
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise runner.Cancelled if a newer request cancelled this one."""
+        if self._cancel.is_set():
+            from .runner import Cancelled
+
+            raise Cancelled(self.kind)
+
+    def reply(self, kind: str, body=None) -> None:
+        if self._channel is not None:
+            self._channel.send(kind, self.seq, body)
 
 
-def serve(conn, threads: int = 0) -> None:
-    """The engine process's main loop."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads or os.cpu_count() or 1))
-    model = None
-    current = None  # the last full trace, for retrace
+class Inbox:
+    """Pending requests, newest wins per the kinds' rules; ``take`` blocks for the next one."""
+
+    def __init__(self, channel: Channel | None = None):
+        self._cond = threading.Condition()
+        self._pending: list[Job] = []
+        self._running: Job | None = None
+        self._closed = False
+        self._channel = channel
+
+    def put(self, job: Job) -> None:
+        spec = KINDS.get(job.kind)
+        dropped = []
+        with self._cond:
+            if spec is not None:
+                keep = []
+                for p in self._pending:
+                    (dropped if p.kind in spec.supersedes else keep).append(p)
+                self._pending = keep
+                if self._running is not None and self._running.kind in spec.cancels:
+                    self._running.cancel()
+            self._pending.append(job)
+            self._cond.notify()
+        for p in dropped:
+            p.reply("dropped", {"kind": p.kind})
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            if self._running is not None:
+                self._running.cancel()
+            self._cond.notify_all()
+
+    def take(self) -> Job | None:
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            job = min(self._pending, key=lambda j: KINDS[j.kind].priority if j.kind in KINDS else 9)
+            self._pending.remove(job)
+            self._running = job
+            return job
+
+    def done(self, job: Job) -> None:
+        with self._cond:
+            if self._running is job:
+                self._running = None
+
+
+class Engine:
+    """The engine's state: the model, the newest full trace, the parts the app may fetch."""
+
+    def __init__(self):
+        self.model = None
+        self.current = None  # the newest full trace (with its tensors, for retrace)
+        self.current_seq: int | None = None
+        self.parts: dict[tuple, object] = {}  # (source, path) -> array
+        self.recent: list[int] = []  # seqs of the last traces sent
+        self._refs: dict[tuple, set] = {}  # seq -> sources its lean trace refers to
+
+    def run(self, job: Job) -> None:
+        spec = KINDS.get(job.kind)
+        try:
+            if spec is None:
+                raise LensError(f"request {job.kind!r}", f"unknown; this engine serves {', '.join(KINDS)}")
+            job.reply("started", {"kind": job.kind})
+            spec.fn(self, job)
+        except (BrokenPipeError, ConnectionError):
+            raise
+        except LensError as err:
+            job.reply("error", {"kind": job.kind, "message": str(err)})
+        except Exception as err:  # noqa: BLE001 - report, keep serving
+            if type(err).__name__ == "Cancelled":
+                job.reply("cancelled", {"kind": job.kind, "at": str(err)})
+                return
+            traceback.print_exc()
+            job.reply("error", {"kind": job.kind, "message": f"{type(err).__name__}: {err}"})
+
+    # ---- traces out
+    def publish(self, job: Job, full) -> None:
+        """Keep ``full`` for retrace and fetches; send it lean."""
+        from .parts import HEAVY, expand, get_part, lean
+
+        full.proposals.suppressed_by  # noqa: B018 - resolve the lazy lineage here, in the engine
+        full.detections.suppressed_by  # noqa: B018
+        known = {id(v): src for (src, _), v in self.parts.items()}
+        sources = {}
+        for pattern in HEAVY:
+            for path in expand(full, pattern):
+                sources[path] = known.get(id(get_part(full, path)), job.seq)
+        portable = replace(full, _state=None)
+        lean_trace, kept = lean(portable, sources)
+        for path, arr in kept.items():
+            if sources[path] == job.seq:
+                self.parts[(job.seq, path)] = arr
+        self.current, self.current_seq = full, job.seq
+        self.recent = [*self.recent, job.seq][-KEEP_TRACES:]
+        self._refs[job.seq] = set(sources.values()) | {job.seq}
+        self._refs = {s: r for s, r in self._refs.items() if s in self.recent}
+        live = set().union(*self._refs.values())
+        self.parts = {k: v for k, v in self.parts.items() if k[0] in live}
+        job.reply("trace", {"trace": lean_trace})
+
+
+@contextmanager
+def _cancellable(module, job: Job):
+    """Check for cancellation before every backbone module: a newer request stops a trace
+    inside the backbone, not only between the runner's stages."""
+    handles = [m.register_forward_pre_hook(lambda *_: job.check()) for m in module.backbone.modules()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@handler("load", priority=0, supersedes=("load", "trace", "retrace", "fetch"), cancels=("trace", "retrace"))
+def _load(engine: Engine, job: Job) -> None:
+    b = job.body
+    job.reply("status", {"text": f"loading {b.get('name')}…"})
+    from .models import load_model
+    from .runner import model_params
+
+    engine.model = load_model(str(b.get("name")), weights=b.get("weights"), device=str(b.get("device") or "cpu"))
+    engine.current = engine.current_seq = None
+    m = engine.model
+    job.reply("loaded", {"name": m.name, "weights": m.weights, "class_names": list(m.class_names),
+                         "device": str(m.device), "params": model_params(m.module)})
+
+
+@handler("trace", priority=2, supersedes=("trace", "retrace", "fetch"), cancels=("trace", "retrace"))
+def _trace(engine: Engine, job: Job) -> None:
+    if engine.model is None:
+        raise LensError("model", "no model is loaded")
+    import numpy as np
+
+    from .images import load
+    from .runner import trace
+
+    image = job.body.get("image")
+    if isinstance(image, str):
+        rgb, name = load(image), image
+    elif isinstance(image, np.ndarray):
+        rgb, name = image, "<array>"
+    else:
+        raise LensError("trace", "send an image path or an HxWx3 uint8 array")
+    name = str(job.body.get("name") or name)
+    params = dict(job.body.get("params") or {})
+    job.check()
+    with _cancellable(engine.model.module, job):
+        full = trace(engine.model, rgb, cancel=job.cancelled, **params)
+    engine.publish(job, replace(full, meta=replace(full.meta, name=name)))
+
+
+@handler("retrace", priority=3, supersedes=("retrace",), cancels=("retrace",))
+def _retrace(engine: Engine, job: Job) -> None:
+    if engine.current is None:
+        raise LensError("retrace", "no trace to rerun yet")
+    from .runner import retrace
+
+    engine.publish(job, retrace(engine.current, cancel=job.cancelled, **dict(job.body.get("params") or {})))
+
+
+@handler("fetch", priority=1)
+def _fetch(engine: Engine, job: Job) -> None:
+    source, path = job.body.get("source"), tuple(job.body.get("path") or ())
+    value = engine.parts.get((source, path))
+    if value is None and path and isinstance(path[-1], int):
+        whole = engine.parts.get((source, path[:-1]))
+        if whole is not None and 0 <= path[-1] < len(whole):
+            value = whole[path[-1]]
+    if value is None:
+        job.reply("gone", {"source": source, "path": path})
+        return
+    job.reply("part", {"source": source, "path": path, "value": value})
+
+
+def _read(channel: Channel, inbox: Inbox) -> None:
+    """The reader thread: every request goes to the inbox as soon as it arrives."""
     while True:
         try:
-            first = conn.recv()
+            kind, seq, body = channel.recv()
         except (EOFError, OSError):
-            return
-        for req in _coalesce(conn, first):
-            kind, seq = req[0], (req[1] if len(req) > 1 else 0)
-            if kind == "quit":
-                conn.close()
-                return
+            break
+        except ProtocolError as err:
             try:
-                from .errors import LensError
+                channel.send("error", 0, {"kind": "protocol", "message": f"engine: {err}"})
+            except OSError:
+                pass
+            break  # out of step with the other end: nothing more can be read
+        if kind == "quit":
+            break
+        if kind not in KINDS:
+            try:
+                channel.send("error", seq, {"kind": kind, "message": f"request {kind!r}: unknown; this engine "
+                                                                    f"serves {', '.join(KINDS)}"})
+            except OSError:
+                break
+            continue
+        inbox.put(Job(kind, seq, body, channel))
+    inbox.close()
 
-                try:
-                    if kind == "load":
-                        send_reply(conn, ("status", seq, "loading torch and the model…"))
-                        from .models import load_model
 
-                        model = load_model(req[2], weights=req[3], device=req[4])
-                        current = None
-                        send_reply(conn, ("loaded", seq, {"name": model.name, "weights": model.weights,
-                                                          "class_names": list(model.class_names),
-                                                          "device": str(model.device)}))
-                    elif kind == "trace":
-                        if model is None:
-                            raise LensError("model", "no model is loaded")
-                        from .runner import trace
-
-                        current = trace(model, req[2], **req[4])
-                        current = replace(current, meta=replace(current.meta, name=req[3]))
-                        send_reply(conn, ("trace", seq, portable(current)))
-                    elif kind == "retrace":
-                        if current is None:
-                            raise LensError("retrace", "no trace to rerun yet")
-                        from .runner import retrace
-
-                        current = retrace(current, **req[2])
-                        send_reply(conn, ("trace", seq, portable(current)))
-                except LensError as err:
-                    send_reply(conn, ("error", seq, kind, str(err)))
-            except (BrokenPipeError, EOFError, OSError):
-                return
-            except Exception as err:  # noqa: BLE001 - report, keep serving
-                send_reply(conn, ("error", seq, kind, f"{type(err).__name__}: {err}"))
-                traceback.print_exc()
+def serve(sock, threads: int = 0) -> None:
+    """The engine process's main loop on a connected socket."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads or os.cpu_count() or 1))
+    channel = Channel(sock)
+    inbox = Inbox(channel)
+    engine = Engine()
+    reader = threading.Thread(target=_read, args=(channel, inbox), name="engine-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            job = inbox.take()
+            if job is None:
+                break
+            try:
+                engine.run(job)
+            except (BrokenPipeError, ConnectionError, OSError):
+                break
+            finally:
+                inbox.done(job)
+    finally:
+        channel.close()
 
 
 def main(argv=None) -> int:
-    """``python -m core.engine FD``: serve requests on the inherited socket FD."""
-    import sys
-    from multiprocessing.connection import Connection
+    """``python -m core.engine FD``: serve requests on the socket FD this process inherited."""
+    import socket
 
     args = sys.argv[1:] if argv is None else argv
-    serve(Connection(int(args[0])))
+    fd = int(args[0])
+    os.set_inheritable(fd, False)  # nothing this process starts gets the model's socket
+    serve(socket.socket(fileno=fd))
     return 0
 
 

@@ -1,35 +1,21 @@
-"""``rcnn-lens export``: annotated PNGs with a JSON sidecar (and optional .npz) per image.
-
-The same layers the desktop app shows (core.overlays) rasterized by core.render. Writes are atomic.
-"""
+"""Annotated PNGs with a JSON sidecar (and optional .npz): the same layers the desktop app shows
+(core.overlays) rasterized by core.render. Writes are atomic. The app's export and ``rcnn-lens
+export`` (core.cli_export) both come here: cli -> export -> overlays -> render, one way."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import write_bytes, write_text
-from .errors import LensError
 from .images import save_png
 from .overlays import all_layers, merged
-from .stages import STAGES
 
 VERSION = "0.1.0"
-
-
-def parse_overlays(text: str) -> list[str]:
-    if text.strip() == "all":
-        return list(STAGES)
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for n in names:
-        if n not in STAGES:
-            raise LensError(n, f"unknown overlay; use all or some of {','.join(STAGES)}")
-    return [s for s in STAGES if s in names]
 
 
 def legend_lines(tr, stages: list[str], captions: list[str]) -> list[str]:
@@ -85,113 +71,3 @@ def _jsonable(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     return str(v)
-
-
-def settings_from_args(args) -> dict:
-    s: dict = {}
-    if args.settings:
-        try:
-            loaded = json.loads(Path(args.settings).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise LensError(args.settings, f"cannot read settings JSON ({err})") from None
-        s = loaded.get("settings", loaded) if isinstance(loaded, dict) else {}
-
-    def put(stage, key, value):
-        if value is not None:
-            s.setdefault(stage, {})[key] = value
-
-    for st in ("features", "anchors", "objectness"):
-        put(st, "level", args.level)
-    put("features", "reduction", args.reduction)
-    if args.channel is not None:
-        put("features", "reduction", "channel")
-        put("features", "channel", args.channel)
-    put("features", "colormap", args.colormap)
-    for st in ("features", "objectness", "rois"):
-        put(st, "opacity", args.opacity)
-    put("objectness", "anchor", args.anchor)
-    put("objectness", "mode", args.objectness)
-    if args.cell is not None:
-        try:
-            r, c = (int(v) for v in args.cell.split(","))
-        except ValueError:
-            raise LensError(f"--cell {args.cell}", "expected ROW,COL") from None
-        put("anchors", "cell", [r, c])
-    put("proposals", "top_n", args.top_n)
-    if args.pre_nms:
-        put("proposals", "pre_nms", True)
-    if args.suppressed:
-        put("detections", "suppressed", True)
-    put("rois", "roi", args.roi)
-    merged(s)  # validate early: one clear line before any work
-    return s
-
-
-def targets(images: list[str], out: str) -> list[Path]:
-    o = Path(out)
-    if len(images) == 1 and o.suffix.lower() == ".png" and not o.is_dir():
-        return [o]
-    if o.exists() and not o.is_dir():
-        raise LensError(o, "is a file; with several images -o must be a folder")
-    try:
-        o.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise LensError(o, f"cannot create folder ({err.strerror or err})") from None
-    seen: dict[str, int] = {}
-    paths = []
-    for img in images:
-        stem = Path(img).stem or "image"
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        paths.append(o / (f"{stem}.lens.png" if n == 0 else f"{stem}-{n}.lens.png"))
-    return paths
-
-
-def run_export(args) -> int:
-    from tqdm import tqdm
-
-    from .cli import _load, thresholds
-    from .runner import trace
-
-    stages = parse_overlays(args.overlays)
-    settings = settings_from_args(args)
-    outs = targets(args.images, args.out)
-    model = _load(args)
-    params = thresholds(args)
-    failed = 0
-    bar = tqdm(list(zip(args.images, outs)), desc="export", unit="img", disable=None, file=sys.stderr)
-    for img, out in bar:
-        try:
-            tr = trace(model, img, **params)
-            write_export(tr, out, stages, settings, legend=not args.no_legend, npz=args.npz, image_path=img)
-        except LensError as err:
-            bar.write(f"rcnn-lens: {err}", file=sys.stderr)
-            failed += 1
-            continue
-        if not sys.stderr.isatty():
-            print(out, flush=True)
-    return 1 if failed else 0
-
-
-def add_export_parser(sub, add_model_options) -> None:
-    e = sub.add_parser("export", help="write annotated PNGs (+ JSON sidecar) of the chosen stage overlays")
-    e.add_argument("images", nargs="+", metavar="IMAGE")
-    e.add_argument("--overlays", default="detections", help=f"all, or a comma list of {','.join(STAGES)}")
-    e.add_argument("-o", "--out", required=True, help="output PNG (one image) or folder")
-    e.add_argument("--level", default=None, help="level for features/anchors/objectness (default: the first)")
-    e.add_argument("--reduction", choices=("mean", "max", "l2"), default=None, help="feature channel reduction")
-    e.add_argument("--channel", type=int, default=None, help="show one feature channel instead of a reduction")
-    e.add_argument("--colormap", default=None, help="feature heatmap colormap")
-    e.add_argument("--opacity", type=float, default=None, help="heatmap opacity 0..1")
-    e.add_argument("--anchor", type=int, default=None, help="objectness of one anchor (default: max over anchors)")
-    e.add_argument("--objectness", choices=("prob", "logit"), default=None)
-    e.add_argument("--cell", default=None, help="anchor cell ROW,COL (default: highest objectness)")
-    e.add_argument("--top-n", dest="top_n", type=int, default=None, help="proposals shown")
-    e.add_argument("--pre-nms", action="store_true", help="also show proposals NMS suppressed, faded")
-    e.add_argument("--suppressed", action="store_true", help="also show detections NMS suppressed, faded")
-    e.add_argument("--roi", type=int, default=None, help="RoI whose bins are drawn (default: the best detection's)")
-    e.add_argument("--settings", default=None, help="stage settings JSON (a sidecar works)")
-    e.add_argument("--no-legend", action="store_true", help="the photo alone, no legend below")
-    e.add_argument("--npz", action="store_true", help="also save the tensors the overlays show")
-    add_model_options(e)
-    e.set_defaults(func=lambda a: run_export(a))

@@ -1,5 +1,11 @@
 """Layer data -> an RGB raster with OpenCV (headless export). The photo keeps its own size and
-position; an optional legend (model, weights, settings, colour bars) goes below it."""
+position; an optional legend (model, weights, settings, captions, colour bars) goes below it.
+
+Coordinates are continuous, as in the app: pixel (col j, row i) covers x in [j, j+1), y in [i, i+1).
+OpenCV draws on pixel centres, so lines and dots are shifted by half a pixel on their way in: a
+box edge at x = 10 straddles pixels 9 and 10, exactly where the app and the heatmaps put it.
+Labels are placed after all layers, together, by core.overlays.placement (whole, inside the
+image, not on each other)."""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import cv2
 import numpy as np
 
 from .colormaps import lut
-from .overlays.layers import Boxes, Heatmap, Picture, Points, StageLayers, Text
+from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, StageLayers, Text
+from .overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items, place
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SHIFT = 4
@@ -15,7 +22,8 @@ ONE = 1 << SHIFT
 
 
 def _fx(v: float) -> int:
-    return int(round(float(v) * ONE))
+    """A continuous coordinate -> OpenCV's fixed-point pixel-centre coordinate."""
+    return int(round((float(v) - 0.5) * ONE))
 
 
 def _blend_region(canvas: np.ndarray, colour_img: np.ndarray, x0: int, y0: int, alpha: float) -> None:
@@ -140,8 +148,7 @@ def draw_boxes(canvas, layer: Boxes) -> None:
     n = len(layer.xyxy)
     if n == 0:
         return
-    t = max(int(round(layer.width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
-    scale = _label_scale(canvas)
+    t = _thickness(canvas, layer.width)
     for alpha, idx in _groups(layer.colours[:, 3]):
         if alpha == 0:
             continue
@@ -151,7 +158,7 @@ def draw_boxes(canvas, layer: Boxes) -> None:
         region = canvas[y0:y1, x0:x1]
         work = region if alpha >= 255 else region.copy()
         dashed = np.zeros(len(layer.xyxy), bool) if layer.dashed is None else layer.dashed
-        fixed = np.round((layer.xyxy - np.array([x0, y0, x0, y0], np.float32)) * ONE).astype(np.int64)
+        fixed = np.round((layer.xyxy - np.array([x0, y0, x0, y0], np.float32) - 0.5) * ONE).astype(np.int64)
         line = cv2.LINE_AA if alpha >= 255 else cv2.LINE_8  # faded boxes: antialiasing is invisible
         for i in idx[~dashed[idx]]:
             col = tuple(int(c) for c in layer.colours[i, :3])
@@ -166,11 +173,6 @@ def draw_boxes(canvas, layer: Boxes) -> None:
                               cv2.LINE_8, SHIFT)  # thin faded dashes: antialiasing buys nothing here
         if work is not region:
             cv2.addWeighted(work, alpha / 255.0, region, 1 - alpha / 255.0, 0.0, dst=region)
-    if layer.labels:
-        for i, text in enumerate(layer.labels):
-            if text and layer.colours[i, 3] > 0:
-                bx = layer.xyxy[i]
-                _put_label(canvas, text, bx[0], bx[1], layer.colours[i], scale)
 
 
 def draw_points(canvas, layer: Points) -> None:
@@ -200,22 +202,71 @@ def draw_points(canvas, layer: Points) -> None:
         cv2.addWeighted(work, a, region, 1 - a, 0.0, dst=region)
 
 
+def _thickness(canvas, width: float) -> int:
+    return max(int(round(width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
+
+
+def draw_lines(canvas, layer: Lines) -> None:
+    t = _thickness(canvas, layer.width)
+    for (p, q), c in zip(layer.segments, layer.colours):
+        if c[3] == 0:
+            continue
+        col = tuple(int(v) for v in c[:3])
+        cv2.line(canvas, (_fx(p[0]), _fx(p[1])), (_fx(q[0]), _fx(q[1])), col, t, cv2.LINE_AA, SHIFT)
+
+
 def draw_text(canvas, layer: Text) -> None:
     scale = _label_scale(canvas)
     for x, y, s in layer.items:
         _put_label(canvas, s, x, y, layer.background, scale, above=False)
 
 
-DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text}
+def _is_boxes(layer) -> bool:
+    return isinstance(layer, Boxes)
+
+
+def _is_lines(layer) -> bool:
+    return isinstance(layer, Lines)
+
+
+def draw_labels(canvas, stages: list[StageLayers]) -> None:
+    """Every box and line label of the stages, placed together: later stages first."""
+    items = []
+    for st in reversed(stages):
+        items += line_label_items(st.layers, _is_lines) + label_items(st.layers, _is_boxes)
+    if not items:
+        return
+    scale = _label_scale(canvas)
+    sizes = []
+    for _, text, _, _ in items:
+        (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+        sizes.append((tw + 6, th + base + 4))
+    H, W = canvas.shape[:2]
+    rects = place([b for b, *_ in items], sizes, (0, 0, W, H), optional=[f for *_, f in items])
+    for (_, text, colour, faded), r in zip(items, rects):
+        if np.isnan(r[0]):
+            continue
+        x0, y0, x1, y1 = (int(round(v)) for v in r)
+        bg = FADED_BACKGROUND if faded else colour[:3]
+        fg = faded_text(colour) if faded else ink(colour)
+        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), tuple(int(v) for v in bg), -1)
+        (_, th), _ = cv2.getTextSize(text, FONT, scale, 1)
+        cv2.putText(canvas, text, (x0 + 3, y0 + th + 2), FONT, scale, fg, 1, cv2.LINE_AA)
+
+
+DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text,
+        Lines: draw_lines}
 
 
 def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:
-    """Draw the stages (bottom to top, in the given order) on a copy of ``image`` (RGB uint8).
-    With ``legend``, lines of text and a colour bar per heatmap are added below the photo."""
+    """Draw the stages (bottom to top, in the given order) on a copy of ``image`` (RGB uint8),
+    then their labels. With ``legend``, lines of text and a colour bar per heatmap are added below
+    the photo."""
     canvas = np.ascontiguousarray(image.copy())
     for st in stages:
         for layer in st.layers:
             DRAW[type(layer)](canvas, layer)
+    draw_labels(canvas, stages)
     if legend is None:
         return canvas
     bars = [lay for st in stages for lay in st.layers if isinstance(lay, Heatmap) and lay.colorbar]

@@ -91,11 +91,18 @@ class _Post:
     probs: torch.Tensor  # [K, classes]
 
 
+class Cancelled(Exception):
+    """A trace stopped between two stages because ``cancel()`` said so (a newer request came)."""
+
+
 class _Clock:
-    def __init__(self, device: torch.device):
+    """Times the stages; between two stages, stops the trace if ``cancel()`` is true."""
+
+    def __init__(self, device: torch.device, cancel=None):
         self.sync = device.type == "cuda"
         self.t = time.perf_counter()
         self.ms: dict[str, float] = {}
+        self.cancel = cancel
 
     def lap(self, name: str) -> None:
         if self.sync:
@@ -103,6 +110,8 @@ class _Clock:
         now = time.perf_counter()
         self.ms[name] = self.ms.get(name, 0.0) + (now - self.t) * 1000.0
         self.t = now
+        if self.cancel is not None and self.cancel():
+            raise Cancelled(f"after {name}")
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -120,15 +129,16 @@ def _run_backbone(backbone, x: torch.Tensor):
     return out, None, "backbone"
 
 
-def trace(model: LoadedModel, image, **params) -> Trace:
+def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
     """Run ``model`` on ``image`` (HxWx3 uint8 RGB array or a path), keeping every stage.
 
-    ``params``: torchvision FasterRCNN keywords (see PARAMS) that override the model's own."""
+    ``params``: torchvision FasterRCNN keywords (see PARAMS) that override the model's own.
+    ``cancel``: called between stages; when it returns true the trace raises ``Cancelled``."""
     _check_params(params)
     rgb, name = as_image(image)
     m = model.module
     dev = model.device
-    clock = _Clock(dev)
+    clock = _Clock(dev, cancel)
     with torch.inference_mode():
         tensor = torch.from_numpy(rgb).to(dev).permute(2, 0, 1).float().div_(255.0)
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
@@ -166,7 +176,7 @@ def trace(model: LoadedModel, image, **params) -> Trace:
         return _after_rpn(base, state, clock)
 
 
-def retrace(tr: Trace, **params) -> Trace:
+def retrace(tr: Trace, cancel=None, **params) -> Trace:
     """Rerun only the stages after the changed parameters (the backbone never reruns)."""
     _check_params(params)
     if tr._state is None:
@@ -174,7 +184,7 @@ def retrace(tr: Trace, **params) -> Trace:
     state, post = tr._state
     new = {**tr.params, **params}
     changed = {k for k in PARAMS if new[k] != tr.params[k]}
-    clock = _Clock(state.model.device)
+    clock = _Clock(state.model.device, cancel)
     with torch.inference_mode():
         if changed & set(RPN_PARAMS):
             return _after_rpn(replace(tr, params=new, timings_ms=dict(tr.timings_ms)), state, clock)
@@ -205,7 +215,8 @@ def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
         rois=_np(rois), rois_image=tr.meta.to_image(_np(rois)), roi_level=levels, pooled_levels=names,
         output_size=out_size, sampling_ratio=int(pool.sampling_ratio), pooled=_np(pooled),
         features=_np(box_feats), class_logits=_np(class_logits), probs=_np(probs),
-        box_regression=_np(box_regression), refined=_np(pred_boxes))
+        box_regression=_np(box_regression), refined=_np(pred_boxes),
+        scales=tuple(float(v) for v in (getattr(pool, "scales", None) or ())))
     clock.lap("collect")
     post = _Post(pred_boxes, probs)
     return _detections(replace(tr, proposals=proposals, box_head=head), state, post, clock)

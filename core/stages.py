@@ -186,6 +186,7 @@ class BoxHead:
     probs: np.ndarray  # [K, classes] softmax
     box_regression: np.ndarray  # [K, 4*classes]
     refined: np.ndarray  # [K, classes, 4] decoded and clipped, model frame
+    scales: tuple = ()  # per pooled level, the spatial_scale MultiScaleRoIAlign's roi_align used
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,5 +1,8 @@
-"""The engine process and its Qt face: requests go down a pipe, replies come back as signals on
-the GUI thread. A newer request makes older replies stale: they are dropped here by sequence."""
+"""The engine process and its Qt face. Nothing here waits on the GUI thread: a request goes into a
+newest-wins slot and a writer thread sends it; a reader thread receives replies (arrays straight
+from the socket into numpy) and hands them to the GUI thread as signals. Replies to requests a
+newer one made stale are dropped here by sequence number. If the engine dies, ``died`` says so;
+``restart`` starts a fresh one."""
 
 from __future__ import annotations
 
@@ -7,42 +10,49 @@ import os
 import socket
 import subprocess
 import sys
-from multiprocessing.connection import Connection
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
-from core.engine import recv_reply
+from core.protocol import Channel, ProtocolError
+
+GROUP = {"load": "model", "trace": "trace", "retrace": "trace"}  # requests the busy indicator waits for
 
 
-class _Reader(QThread):
-    received = Signal(object)
+class _Bridge(QObject):
+    """Carries messages from the reader thread to the GUI thread (a queued signal)."""
 
-    def __init__(self, conn):
-        super().__init__()
-        self._conn = conn
-
-    def run(self) -> None:
-        while True:
-            try:
-                msg = recv_reply(self._conn)
-            except (EOFError, OSError):
-                return
-            self.received.emit(msg)
+    message = Signal(str, int, object)
+    ended = Signal(int, str)  # generation, why
 
 
 class EngineClient(QObject):
     """Owns the engine process. Signals arrive on the GUI thread."""
 
     loaded = Signal(dict)
-    traced = Signal(object)  # a numpy-only core.stages.Trace
+    traced = Signal(object)  # a lean core.stages.Trace
+    part = Signal(int, tuple, object)  # source, path, array
     failed = Signal(str, str)  # request kind, one-line message
     status = Signal(str)
     busy_changed = Signal(bool)
+    died = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        ours, theirs = socket.socketpair()
+        self._bridge = _Bridge()
+        self._bridge.message.connect(self._on_message)
+        self._bridge.ended.connect(self._on_ended)
+        self._seq = 0
+        self._latest = {"model": 0, "trace": 0}
+        self._pending: dict[str, set] = {"model": set(), "trace": set()}
+        self._gen = 0
+        self._start()
+
+    # ---- process
+    def _start(self) -> None:
+        self._gen += 1
+        ours, theirs = socket.socketpair()  # both ends close-on-exec (PEP 446); pass_fds hands one over
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
@@ -50,103 +60,168 @@ class EngineClient(QObject):
         self._proc = subprocess.Popen([sys.executable, "-m", "core.engine", str(theirs.fileno())],
                                       pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
-        self._conn = Connection(ours.detach())
-        self._reader = _Reader(self._conn)
-        self._reader.received.connect(self._on_message)
+        self._channel = Channel(ours)
+        self._stopping = False
+        self._slots: dict = {}  # key -> (kind, seq, body), newest wins per key
+        self._cond = threading.Condition()
+        gen = self._gen
+        self._writer = threading.Thread(target=self._write, args=(self._channel, gen), name="engine-writer",
+                                        daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(self._channel, self._proc, gen),
+                                        name="engine-reader", daemon=True)
+        self._writer.start()
         self._reader.start()
-        self._seq = 0
-        self._latest = {"load": 0, "trace": 0}
-        self._pending: set[int] = set()
 
-    # ---- requests
-    def _send(self, msg) -> None:
+    def _write(self, channel: Channel, gen: int) -> None:
+        while True:
+            with self._cond:
+                while not self._slots and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._slots:
+                    return
+                key = next(iter(self._slots))
+                kind, seq, body = self._slots.pop(key)
+            try:
+                channel.send(kind, seq, body)
+            except (OSError, ProtocolError):
+                return  # the reader sees the end and reports it
+            if kind == "quit":
+                return
+
+    def _read(self, channel: Channel, proc, gen: int) -> None:
+        why = ""
+        while True:
+            try:
+                kind, seq, body = channel.recv()
+            except EOFError:
+                break
+            except (OSError, ProtocolError) as err:
+                why = str(err)
+                break
+            self._bridge.message.emit(kind, seq, body)
         try:
-            self._conn.send(msg)
-        except (BrokenPipeError, OSError):
-            self.failed.emit("engine", "the model engine stopped; restart the app")
+            code = proc.wait(5)
+            why = why or (f"exit code {code}" if code >= 0 else f"killed by signal {-code}")
+        except subprocess.TimeoutExpired:
+            why = why or "no reply"
+        self._bridge.ended.emit(gen, why)
 
-    def _next(self, group: str) -> int:
+    # ---- requests (return at once)
+    def _put(self, key, kind: str, body=None, group: str | None = None) -> int:
         self._seq += 1
-        self._latest[group] = self._seq
-        return self._seq
+        seq = self._seq
+        if group is not None:
+            self._latest[group] = seq
+            self._set_pending(group, seq)
+        with self._cond:
+            self._slots.pop(key, None)  # newest wins: an unsent older request of this kind is dropped
+            self._slots[key] = (kind, seq, body)
+            self._cond.notify()
+        return seq
 
     def load(self, name: str, weights: str | None, device: str = "cpu") -> int:
-        seq = self._next("load")
-        self._latest["trace"] = seq  # traces of the old model are stale
-        self._send(("load", seq, name, weights, device))
-        self._set_pending(seq)
-        return seq
+        self._latest["trace"] = self._seq + 1  # traces of the old model are stale
+        with self._cond:
+            for k in ("trace", "retrace"):
+                self._slots.pop(k, None)
+        return self._put("load", "load", {"name": name, "weights": weights, "device": device}, "model")
 
-    def trace(self, image, name: str, params: dict) -> int:
-        seq = self._next("trace")
-        self._send(("trace", seq, image, name, dict(params)))
-        self._set_pending(seq)
-        return seq
+    def trace(self, path: str, params: dict) -> int:
+        """Trace the image file at ``path`` (the engine decodes it)."""
+        with self._cond:
+            self._slots.pop("retrace", None)
+        return self._put("trace", "trace", {"image": str(path), "name": str(path), "params": dict(params)}, "trace")
 
     def retrace(self, params: dict) -> int:
-        seq = self._next("trace")
-        self._send(("retrace", seq, dict(params)))
-        self._set_pending(seq)
-        return seq
+        return self._put("retrace", "retrace", {"params": dict(params)}, "trace")
 
-    def _set_pending(self, seq: int) -> None:
-        was = bool(self._pending)
-        self._pending.add(seq)
+    def fetch(self, source: int, path: tuple) -> int:
+        return self._put(("fetch", source, tuple(path)), "fetch", {"source": int(source), "path": tuple(path)})
+
+    # ---- busy
+    def _set_pending(self, group: str, seq: int) -> None:
+        was = self.busy
+        self._pending[group].add(seq)
         if not was:
             self.busy_changed.emit(True)
 
-    def _done(self, seq: int) -> None:
-        self._pending = {s for s in self._pending if s > seq}
-        if not self._pending:
+    def _done(self, group: str, seq: int) -> None:
+        was = self.busy
+        self._pending[group] = {s for s in self._pending[group] if s > seq}
+        if was and not self.busy:
             self.busy_changed.emit(False)
 
     @property
     def busy(self) -> bool:
-        return bool(self._pending)
+        return any(self._pending.values())
 
     # ---- replies
-    def _on_message(self, msg) -> None:
-        kind, seq = msg[0], msg[1]
+    def _on_message(self, kind: str, seq: int, body) -> None:
+        body = body if isinstance(body, dict) else {}
         if kind == "status":
-            self.status.emit(msg[2])
-            return
-        if kind == "loaded":
-            self._done(seq)
-            if seq >= self._latest["load"]:
-                self.loaded.emit(msg[2])
-            return
-        if kind == "trace":
-            self._done(seq)
+            self.status.emit(str(body.get("text", "")))
+        elif kind == "loaded":
+            self._done("model", seq)
+            if seq >= self._latest["model"]:
+                self.loaded.emit(body)
+        elif kind == "trace":
+            self._done("trace", seq)
             if seq >= self._latest["trace"]:
-                self.traced.emit(msg[2])
+                self.traced.emit(body.get("trace"))
+        elif kind == "part":
+            self.part.emit(int(body.get("source", -1)), tuple(body.get("path", ())), body.get("value"))
+        elif kind in ("cancelled", "dropped"):
+            group = GROUP.get(str(body.get("kind")))
+            if group:
+                self._done(group, seq)
+        elif kind == "error":
+            what = str(body.get("kind", ""))
+            group = GROUP.get(what)
+            if group:
+                self._done(group, seq)
+            if group is None or seq >= self._latest[group] or what == "load":
+                self.failed.emit(what, str(body.get("message", "")))
+
+    def _on_ended(self, gen: int, why: str) -> None:
+        if gen != self._gen or self._stopping:
             return
-        if kind == "error":
-            self._done(seq)
-            group = "load" if msg[2] == "load" else "trace"
-            if seq >= self._latest[group] or msg[2] == "load":
-                self.failed.emit(msg[2], msg[3])
+        was = self.busy
+        self._pending = {"model": set(), "trace": set()}
+        if was:
+            self.busy_changed.emit(False)
+        self.died.emit(f"the model engine stopped ({why})")
 
     # ---- lifetime
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def is_alive(self) -> bool:
         return self._proc.poll() is None
 
+    def restart(self) -> None:
+        """A fresh engine (the caller loads the model and traces again)."""
+        self.stop()
+        self._latest = {"model": self._seq, "trace": self._seq}
+        self._start()
+
     def stop(self, timeout: float = 3.0) -> None:
-        if self.is_alive():
-            try:
-                self._conn.send(("quit",))
-            except (BrokenPipeError, OSError):
-                pass
+        with self._cond:
+            self._slots.clear()
+            if self.is_alive():
+                self._seq += 1
+                self._slots["quit"] = ("quit", self._seq, None)
+            self._stopping = True
+            self._cond.notify()
+        self._writer.join(timeout)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
             try:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-        try:
-            self._conn.close()
-        except OSError:
-            pass
-        self._reader.wait(2000)
+                self._proc.kill()
+                self._proc.wait()
+        self._channel.close()
+        self._reader.join(timeout)

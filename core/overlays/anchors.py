@@ -8,7 +8,7 @@ import numpy as np
 from ..colormaps import colour
 from ..errors import LensError
 from ._common import anchor_level, best_cell
-from .layers import Boxes, Points, StageLayers, Text
+from .layers import Boxes, Points, StageLayers
 
 MAX_CENTRES = 10_000  # cell centres drawn at most; denser grids show every k-th row and column
 
@@ -37,13 +37,12 @@ def layers(tr, s: dict) -> StageLayers:
         labels.append(f"{size:g} {ratio:g}")
     op = float(s["opacity"])
     cols_[:, 3] = int(255 * op)
-    count = f"{a.grid[0]} x {a.grid[1]} x {n} = {a.count}"
+    count = f"{a.grid[1]}x{a.grid[0]} cells (W x H) x {n} anchors = {a.count}"
     cx, cy = c * a.stride[1] / sx, r * a.stride[0] / sy
     return StageLayers("anchors", [
         Points(f"anchors.{a.name}.centres", centres, (255, 255, 255, int(170 * op)), size=2.0),
         Points(f"anchors.{a.name}.cell", np.array([[cx, cy]], np.float32), (255, 0, 255, int(255 * op)), size=6.0),
         Boxes(f"anchors.{a.name}.cell_anchors", boxes.astype(np.float32), cols_, width=1.5, labels=labels),
-        Text(f"anchors.{a.name}.count", [(4.0, 24.0, f"level {a.name}: {count}, cell ({r}, {c})")]),
-    ], f"anchors {a.name}: {count}, stride {a.stride[1]}, cell ({r}, {c})"
-       + (f"; centres of every {step}th row and column" if step > 1 else ""),
+    ], f"anchors {a.name}: {count}, stride {a.stride[1]}x{a.stride[0]} px; cell (row {r}, col {c}) and its "
+       f"{n} anchors (size, ratio)" + (f"; centres of every {step}th row and column" if step > 1 else ""),
         {f"anchors_{a.name}_cell": boxes, f"anchors_{a.name}_centres": centres})

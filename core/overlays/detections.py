@@ -20,12 +20,12 @@ def layers(tr, s: dict) -> StageLayers:
         cols = np.array([(*class_colour(d.label[i]), int(100 * op)) for i in sup], np.uint8).reshape(-1, 4)
         labels = [f"{tr.class_name(int(d.label[i]))} {d.scores[i]:.2f}" for i in sup]
         out.append(Boxes("detections.suppressed", d.boxes_image[sup], cols, width=1.0,
-                         dashed=np.ones(len(sup), bool), labels=labels, ids=-1 - sup))
+                         dashed=np.ones(len(sup), bool), labels=labels, ids=sup, select="candidate"))
     keep = d.keep
     cols = np.array([(*class_colour(d.label[i]), int(255 * op)) for i in keep], np.uint8).reshape(-1, 4)
     labels = [f"{tr.class_name(int(d.label[i]))} {d.scores[i]:.2f}" for i in keep]
     out.append(Boxes("detections.kept", d.final_boxes_image.reshape(-1, 4)[::-1], cols[::-1], width=2.0,
-                     labels=labels[::-1], ids=np.arange(len(keep))[::-1]))
+                     labels=labels[::-1], ids=np.arange(len(keep))[::-1], select="detection"))
     caption = (f"detections: {len(keep)} after NMS (IoU {tr.params['box_nms_thresh']:g}, score > "
                f"{tr.params['box_score_thresh']:g}), {len(d)} before, {int((d.status == SUPPRESSED).sum())} suppressed")
     return StageLayers("detections", out, caption, {

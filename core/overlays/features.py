@@ -9,6 +9,10 @@ from ..errors import LensError
 from ._common import pick_level, value_range
 from .layers import Heatmap, StageLayers
 
+GRID_NOTE = ("Each cell is centred on its anchors' centre (col x stride, row x stride), so the grid "
+             "overhangs the top and left edges by half a cell and stops half a cell short of the bottom and "
+             "right: by design, not a misalignment.")
+
 
 def reduce(data: np.ndarray, reduction: str, channel: int = 0) -> np.ndarray:
     if reduction == "mean":
@@ -26,11 +30,14 @@ def layers(tr, s: dict) -> StageLayers:
     name = pick_level(tr.features, s["level"], "feature")
     f = tr.features[name]
     vh, vw = f.valid
+    c, h, w = f.data.shape
+    if s["reduction"] == "channel" and not 0 <= int(s["channel"]) < c:
+        raise LensError(f"features channel {int(s['channel'])}", f"out of range; this level has {c} channels")
     data = np.ascontiguousarray(reduce(f.data[:, :vh, :vw], s["reduction"], int(s["channel"])), np.float32)
     lo, hi = value_range(data)
-    what = f"channel {int(s['channel'])}" if s["reduction"] == "channel" else s["reduction"]
-    caption = f"features {name} ({f.kind}): {what} of {f.data.shape[0]}x{f.data.shape[1]}x{f.data.shape[2]}, " \
-              f"stride {f.stride[1]}, {vh}x{vw} cells on the image"
+    what = f"channel {int(s['channel'])}" if s["reduction"] == "channel" else f"{s['reduction']} over channels"
+    caption = (f"features {name} ({f.kind}): {what} of [{c}, {h}, {w}], stride {f.stride[1]}x{f.stride[0]} px, "
+               f"{vw}x{vh} cells on the image (W x H). {GRID_NOTE}")
     hm = Heatmap(f"features.{name}", data, f.cell_rect(tr.meta), s["colormap"], float(s["opacity"]), lo, hi,
                  label=f"features {name} {what}")
     return StageLayers("features", [hm], caption, {f"features_{name}": data})

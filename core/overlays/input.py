@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Boxes, Picture, StageLayers, Text, colour_array
+from .layers import Boxes, Picture, StageLayers, colour_array
 
 _CACHE: dict = {}
 
@@ -16,9 +16,10 @@ def denormalized(m) -> np.ndarray:
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is m.input:
         return hit[1]
+    data = np.asarray(m.input)  # a withheld input raises core.parts.Missing: fetch it
     mean = np.asarray(m.image_mean, np.float32).reshape(3, 1, 1)
     std = np.asarray(m.image_std, np.float32).reshape(3, 1, 1)
-    rgb = np.clip((m.input * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    rgb = np.clip((data * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
     rgb = np.ascontiguousarray(rgb)
     _CACHE.clear()
     _CACHE[key] = (m.input, rgb)
@@ -35,9 +36,8 @@ def layers(tr, s: dict) -> StageLayers:
     resized = (0.0, 0.0, rw / sx, rh / sy)
     boxes = Boxes("input.frames", np.array([batch_rect, resized], np.float32),
                   colour_array([(255, 255, 0, 255), (0, 255, 255, 200)]), width=2.0,
-                  dashed=np.array([True, False]), labels=[f"padded batch {bh}x{bw}", ""])
-    caption = (f"input: {m.original_size[0]}x{m.original_size[1]} -> resized {rh}x{rw} "
-               f"(scale {sx:.3f}), padded to {bh}x{bw}")
-    text = Text("input.caption", [(4.0, 4.0, f"scale {sx:.3f}  resized {rh}x{rw}  batch {bh}x{bw}")])
-    return StageLayers("input", [Picture("input.image", rgb, batch_rect, float(s["opacity"])),
-                                 boxes, text], caption, {"input": m.input})
+                  dashed=np.array([True, False]), labels=[f"padded batch {bw}x{bh}", ""])
+    caption = (f"input: {m.original_size[1]}x{m.original_size[0]} -> resized {rw}x{rh} "
+               f"(scale {sx:.3f}), padded to {bw}x{bh} (W x H); shown de-normalized")
+    return StageLayers("input", [Picture("input.image", rgb, batch_rect, float(s["opacity"])), boxes],
+                       caption, {"input": m.input})

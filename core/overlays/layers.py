@@ -46,6 +46,7 @@ class Boxes:
     dashed: np.ndarray | None = None  # [N] bool
     labels: list[str] | None = None
     ids: np.ndarray | None = None  # [N] an index the GUI reports on hover/click (e.g. detection j)
+    select: str | None = None  # what a click on a box selects: core.overlays.selection kind of its id
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +55,18 @@ class Points:
     xy: np.ndarray  # [N, 2] float32
     colour: RGBA = (255, 255, 255, 200)
     size: float = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class Lines:
+    """Line segments with an optional label at each midpoint (a detection's path, a suppressed
+    box and the box that suppressed it)."""
+
+    name: str
+    segments: np.ndarray  # [N, 2, 2] float32: (x0, y0), (x1, y1) in original pixels
+    colours: np.ndarray  # [N, 4] uint8 RGBA
+    width: float = 1.5
+    labels: list[str] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +79,8 @@ class Text:
 
 @dataclass(frozen=True, eq=False)
 class StageLayers:
-    """Everything one stage draws, bottom to top, plus a one-line caption for legends."""
+    """Everything one stage draws, bottom to top, plus a caption for the legend (the app's legend
+    area and the export's legend show it; nothing is written over the photo)."""
 
     stage: str
     layers: list = field(default_factory=list)

@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import LensError
 from ..stages import grid_rect
 from ._common import anchor_level, sigmoid, value_range
+from .features import GRID_NOTE
 from .layers import Heatmap, StageLayers
 
 
@@ -30,5 +31,6 @@ def layers(tr, s: dict) -> StageLayers:
         (lo, hi), unit = value_range(data), "logit"
     hm = Heatmap(f"objectness.{a.name}", data, grid_rect((vh, vw), a.stride, tr.meta), s["colormap"],
                  float(s["opacity"]), lo, hi, label=f"objectness {a.name} {unit}")
-    return StageLayers("objectness", [hm], f"objectness {a.name}: {which}, {unit}",
+    return StageLayers("objectness", [hm], f"objectness {a.name}: {which}, {unit}, {vw}x{vh} cells (W x H), "
+                       f"stride {a.stride[1]}x{a.stride[0]} px. {GRID_NOTE}",
                        {f"objectness_{a.name}": data})

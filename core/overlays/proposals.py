@@ -23,7 +23,7 @@ def layers(tr, s: dict) -> StageLayers:
         cols[:, :3] = 200
         cols[:, 3] = int(90 * op)
         out.append(Boxes("proposals.suppressed", p.boxes_image[sup], cols, width=1.0,
-                         dashed=np.ones(len(sup), bool), ids=sup))
+                         dashed=np.ones(len(sup), bool), ids=sup, select="proposal"))
     sc = p.scores[top]
     lo, hi = (float(sc.min()), float(sc.max())) if len(sc) else (0.0, 1.0)
     t = (sc - lo) / max(hi - lo, 1e-9)
@@ -32,7 +32,7 @@ def layers(tr, s: dict) -> StageLayers:
     cols[:, 3] = int(255 * op)
     labels = [f"{v:.2f}" for v in sc[:10]] + [""] * max(len(top) - 10, 0)
     out.append(Boxes("proposals.kept", p.boxes_image[top][::-1], cols[::-1], width=1.5,
-                     labels=labels[::-1], ids=top[::-1]))  # best drawn last, on top
+                     labels=labels[::-1], ids=top[::-1], select="proposal"))  # best drawn last, on top
     n_sup = int((p.status == SUPPRESSED).sum())
     caption = (f"proposals: top {len(top)} of {len(p.keep)} after NMS (IoU {tr.params['rpn_nms_thresh']:g}), "
                f"{len(p)} before, {n_sup} suppressed; score {lo:.2f}..{hi:.2f}")

@@ -1,5 +1,10 @@
 """rois: the boxes RoIAlign pooled; for one RoI (default: the one behind the best detection) its
-h x w bins, its sampling points, and its pooled features as a small heatmap over the RoI."""
+h x w bins, its sampling points, and its pooled features as a small heatmap over the RoI.
+
+The bins and points are where torchvision's ``roi_align`` samples: at MultiScaleRoIAlign's own
+``spatial_scale`` per level (``pool.scales``, a power of two it infers from the feature map's size
+against the first image's), not at the anchor generator's stride. Where the two differ (AlexNet's
+34x35 px stride against a scale of 1/32 in the seed presets) the caption says so."""
 
 from __future__ import annotations
 
@@ -12,10 +17,9 @@ from ._common import value_range
 from .layers import Boxes, Heatmap, Points, StageLayers
 
 
-def sampling(roi_model: np.ndarray, level_stride: float, out_hw: tuple[int, int], ratio: int):
-    """Bins and sampling points of torchvision's roi_align (aligned=False) for one RoI, in the
-    model frame: returns (bins [h*w, 4], points [n, 2])."""
-    scale = 1.0 / level_stride
+def sampling(roi_model: np.ndarray, scale: float, out_hw: tuple[int, int], ratio: int):
+    """Bins and sampling points of torchvision's roi_align (aligned=False) at ``spatial_scale``
+    ``scale`` for one RoI, in the model frame: returns (bins [h*w, 4], points [n, 2])."""
     x1, y1, x2, y2 = (float(v) * scale for v in roi_model)
     rw, rh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
     ph, pw = out_hw
@@ -47,7 +51,7 @@ def layers(tr, s: dict) -> StageLayers:
     op = float(s["opacity"])
     if s["show_all"] and k:
         cols = np.tile(np.array([[120, 200, 255, int(110 * op)]], np.uint8), (k, 1))
-        out.append(Boxes("rois.all", h.rois_image, cols, width=1.0, ids=np.arange(k)))
+        out.append(Boxes("rois.all", h.rois_image, cols, width=1.0, ids=np.arange(k), select="roi"))
     if k == 0:
         return StageLayers("rois", out, "rois: none (no proposals after NMS)")
     roi = default_roi(tr) if s["roi"] is None else int(s["roi"])
@@ -55,14 +59,20 @@ def layers(tr, s: dict) -> StageLayers:
         raise LensError(f"roi {roi}", f"out of range; {k} RoIs were pooled")
     lvl = int(h.roi_level[roi])
     level_name = h.pooled_levels[lvl] if lvl < len(h.pooled_levels) else h.pooled_levels[0]
-    stride = float(tr.features[level_name].stride[1]) if level_name in tr.features else 1.0
-    bins, pts = sampling(h.rois[roi], stride, h.output_size, h.sampling_ratio)
+    stride = tr.features[level_name].stride if level_name in tr.features else None
+    if lvl < len(h.scales):
+        scale = float(h.scales[lvl])
+    else:  # a pooler without MultiScaleRoIAlign's scales: its grid is the feature map's
+        scale = 1.0 / float(stride[1]) if stride else 1.0
+    bins, pts = sampling(h.rois[roi], scale, h.output_size, h.sampling_ratio)
     to_img = tr.meta.to_image
     bins_img = to_img(bins)
     pts_img = (pts / np.array([tr.meta.scale[1], tr.meta.scale[0]], np.float32)).astype(np.float32)
     pooled = np.ascontiguousarray(h.pooled[roi].mean(0), np.float32)
     lo, hi = value_range(pooled)
-    x0, y0, x1, y1 = (float(v) for v in h.rois_image[roi])
+    # the bins cover the RoI, or one feature cell where the RoI is smaller (roi_align's minimum)
+    x0, y0 = float(bins_img[:, 0].min()), float(bins_img[:, 1].min())
+    x1, y1 = float(bins_img[:, 2].max()), float(bins_img[:, 3].max())
     out.append(Heatmap("rois.pooled", pooled, (x0, y0, x1, y1), s["colormap"], op, lo, hi,
                        label=f"RoI {roi} pooled mean"))
     grid_cols = np.tile(np.array([[255, 255, 255, int(150 * op)]], np.uint8), (len(bins_img), 1))
@@ -71,6 +81,13 @@ def layers(tr, s: dict) -> StageLayers:
     out.append(Boxes("rois.selected", h.rois_image[roi:roi + 1], np.array([[255, 255, 0, int(255 * op)]], np.uint8),
                      width=2.0, labels=[f"RoI {roi} ({level_name})"], ids=np.array([roi])))
     ph, pw = h.output_size
-    caption = (f"rois: {k} pooled to {h.pooled.shape[1]}x{ph}x{pw}; RoI {roi} from level {level_name}, "
-               f"{len(pts_img)} sampling points")
+    per_bin = len(pts_img) // max(ph * pw, 1)
+    caption = (f"rois: {k} pooled to [{h.pooled.shape[1]}, {ph}, {pw}]; RoI {roi} from level {level_name}: "
+               f"{pw}x{ph} bins (W x H), {len(pts_img)} sampling points ({per_bin} a bin), "
+               f"RoIAlign scale 1/{1 / scale:g}")
+    if stride is not None and (abs(stride[0] * scale - 1) > 1e-6 or abs(stride[1] * scale - 1) > 1e-6):
+        caption += (f". Note: the feature stride is {stride[1]}x{stride[0]} px but MultiScaleRoIAlign samples "
+                    f"at 1/{1 / scale:g} (a power of two it infers), so its grid and the feature cells drift "
+                    f"apart by {abs(stride[1] * scale - 1) * 100:.0f}% of a cell per cell; the points are drawn "
+                    f"where RoIAlign samples")
     return StageLayers("rois", out, caption, {"rois_boxes": h.rois_image, "rois_pooled": h.pooled[roi]})

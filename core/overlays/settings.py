@@ -1,4 +1,5 @@
-"""Per-stage settings: plain dicts (JSON, QSettings and CLI friendly) with defaults and checks."""
+"""Per-stage settings: plain dicts (JSON, QSettings and CLI friendly). Defaults come from the stage
+registry; ``check`` validates them by key; ``fit`` bounds them by a trace (the app's controls)."""
 
 from __future__ import annotations
 
@@ -6,29 +7,21 @@ import copy
 
 from ..colormaps import available
 from ..errors import LensError
+from .registry import REGISTRY
 
-DEFAULTS: dict[str, dict] = {
-    "input": {"opacity": 1.0},
-    "features": {"level": None, "reduction": "mean", "channel": 0, "colormap": "viridis", "opacity": 0.6},
-    "anchors": {"level": None, "cell": None, "opacity": 1.0},
-    "objectness": {"level": None, "anchor": None, "mode": "prob", "colormap": "inferno", "opacity": 0.6},
-    "proposals": {"top_n": 50, "pre_nms": False, "colormap": "turbo", "opacity": 1.0},
-    "rois": {"roi": None, "show_all": True, "colormap": "viridis", "opacity": 0.7},
-    "detections": {"suppressed": False, "opacity": 1.0},
-}
 REDUCTIONS = ("mean", "max", "l2", "channel")
 MODES = ("prob", "logit")
 
 
 def defaults() -> dict[str, dict]:
-    return copy.deepcopy(DEFAULTS)
+    return {name: copy.deepcopy(st.defaults) for name, st in REGISTRY.items()}
 
 
 def merged(settings: dict | None) -> dict[str, dict]:
     out = defaults()
     for stage, values in (settings or {}).items():
         if stage not in out:
-            raise LensError(stage, f"unknown stage; use one of {', '.join(DEFAULTS)}")
+            raise LensError(stage, f"unknown stage; use one of {', '.join(out)}")
         for k, v in (values or {}).items():
             if k not in out[stage]:
                 raise LensError(f"{stage}.{k}", f"unknown setting; use one of {', '.join(out[stage])}")
@@ -38,16 +31,68 @@ def merged(settings: dict | None) -> dict[str, dict]:
 
 
 def check(s: dict[str, dict]) -> None:
+    """Validate by key, so a new stage's settings are checked as the old ones are."""
     def need(cond, key, msg):
         if not cond:
             raise LensError(key, msg)
 
-    need(s["features"]["reduction"] in REDUCTIONS, "features.reduction", f"use one of {', '.join(REDUCTIONS)}")
-    need(s["objectness"]["mode"] in MODES, "objectness.mode", "use prob or logit")
-    for stage in ("features", "objectness", "proposals", "rois"):
-        need(s[stage]["colormap"] in available(), f"{stage}.colormap", f"use one of {', '.join(available())}")
     for stage, values in s.items():
-        op = values.get("opacity", 1.0)
-        need(isinstance(op, (int, float)) and 0.0 <= op <= 1.0, f"{stage}.opacity", "must be between 0 and 1")
-    need(int(s["proposals"]["top_n"]) >= 0, "proposals.top_n", "must be >= 0")
-    need(int(s["features"]["channel"]) >= 0, "features.channel", "must be >= 0")
+        for key, v in values.items():
+            name = f"{stage}.{key}"
+            if key == "opacity":
+                need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name,
+                     "must be between 0 and 1")
+            elif key == "colormap":
+                need(v in available(), name, f"use one of {', '.join(available())}")
+            elif key == "reduction":
+                need(v in REDUCTIONS, name, f"use one of {', '.join(REDUCTIONS)}")
+            elif key == "mode":
+                need(v in MODES, name, "use prob or logit")
+            elif key in ("top_n", "channel"):
+                need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, "must be an integer >= 0")
+            elif key in ("roi", "anchor"):
+                need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), name,
+                     "must be empty or an integer >= 0")
+            elif key == "cell":
+                need(v is None or (isinstance(v, (list, tuple)) and len(v) == 2
+                                   and all(isinstance(x, int) and x >= 0 for x in v)), name, "must be ROW,COL")
+
+
+def bounds(trace) -> dict:
+    """What the controls may choose from for this trace: levels, channels per feature level,
+    anchors per cell and grid per anchor level, RoI count."""
+    return {
+        "feature_levels": list(trace.features),
+        "channels": {k: int(f.data.shape[0]) for k, f in trace.features.items()},
+        "anchor_levels": list(trace.levels),
+        "per_cell": {a.name: a.per_cell for a in trace.anchors},
+        "grid": {a.name: tuple(a.grid) for a in trace.anchors},
+        "anchor_names": {a.name: [f"size {a.describe_anchor(k)[0]:g}, ratio {a.describe_anchor(k)[1]:g}"
+                                  for k in range(a.per_cell)] for a in trace.anchors},
+        "rois": int(len(trace.box_head.rois)),
+    }
+
+
+def fit(settings: dict[str, dict], trace) -> dict[str, dict]:
+    """A copy of ``settings`` every value of which this trace can draw: a level it lacks becomes
+    its first, a channel or anchor cell past the end is clamped to the last, an anchor or RoI
+    past the end goes back to its default."""
+    s = copy.deepcopy(settings)
+    b = bounds(trace)
+    for stage, levels in (("features", b["feature_levels"]), ("anchors", b["anchor_levels"]),
+                          ("objectness", b["anchor_levels"])):
+        if stage in s and s[stage].get("level") not in levels:
+            s[stage]["level"] = levels[0] if levels else None  # the anchor cell is clamped below
+    if "features" in s and s["features"]["level"] is not None:
+        n = b["channels"].get(s["features"]["level"], 1)
+        s["features"]["channel"] = min(max(int(s["features"]["channel"]), 0), max(n - 1, 0))
+    if "anchors" in s and s["anchors"]["cell"] is not None:
+        rows, cols = b["grid"].get(s["anchors"]["level"], (0, 0))
+        r, c = s["anchors"]["cell"]
+        s["anchors"]["cell"] = [min(max(int(r), 0), rows - 1), min(max(int(c), 0), cols - 1)] if rows and cols else None
+    if "objectness" in s and s["objectness"]["anchor"] is not None:
+        if s["objectness"]["anchor"] >= b["per_cell"].get(s["objectness"]["level"], 0):
+            s["objectness"]["anchor"] = None
+    if "rois" in s and s["rois"]["roi"] is not None and s["rois"]["roi"] >= b["rois"]:
+        s["rois"]["roi"] = None
+    return s

@@ -1,64 +1,89 @@
-"""The inspector: the pipeline as the notebook prints it (stage, shapes, counts, time), and the
-selected box's lineage with a bar chart of its class probabilities."""
+"""The inspector: the pipeline as the seed notebook prints it (stage, tensor shape, count, ms;
+core.summary), the selected box's story (core.overlays.selection) and its class probabilities as
+bars: the few most likely classes and the rest summed, in the current model's class names."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from core.cli import trace_table
+from core.overlays.selection import describe, roi_of
+from core.probe import top_classes
+from core.summary import pipeline_rows
+
+SHORT = {"proposals before NMS": "proposals (pre-NMS)", "proposals after NMS": "proposals",
+         "detections before NMS": "boxes (pre-NMS)", "detections after NMS": "detections",
+         "predictor class logits": "class logits", "predictor box regression": "box regression"}
+HINT = "Click a box to see where it came from (suppressed boxes too, with the box that suppressed them)."
 
 
 class Inspector(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         lay = QVBoxLayout(self)
-        self.table = QPlainTextEdit()
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.table = QTreeWidget()
         self.table.setObjectName("pipeline")
-        self.table.setReadOnly(True)
-        self.table.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        font.setPointSizeF(max(font.pointSizeF() - 1.5, 7.0))
-        self.table.setFont(font)
+        self.table.setRootIsDecorated(False)
+        self.table.setHeaderLabels(["stage", "tensor", "ms"])
+        self.table.setUniformRowHeights(True)
+        f = self.table.font()
+        f.setPointSizeF(max(f.pointSizeF() - 1.0, 7.0))
+        self.table.setFont(f)
+        head = self.table.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         lay.addWidget(self.table, 3)
-        self.selection = QLabel("Click a detection to see where it came from.")
+        self.selection = QLabel(HINT)
         self.selection.setObjectName("selection")
         self.selection.setWordWrap(True)
         lay.addWidget(self.selection)
         self.chart = pg.PlotWidget(background=None)
-        self.chart.setMinimumHeight(120)
+        self.chart.setObjectName("class_chart")
+        self.chart.setMinimumHeight(110)
         self.chart.setMouseEnabled(False, False)
         self.chart.hideButtons()
-        self.chart.setYRange(0, 1)
-        self.chart.getAxis("left").setLabel("p")
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(80, 150, 230))
+        self.chart.setXRange(0, 1)
+        self.chart.getAxis("bottom").setLabel("p")
+        self.chart.getPlotItem().invertY(True)
+        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush=(80, 150, 230))
         self.chart.addItem(self.bars)
+        self.names: list[str] = []  # the class chart's bar names, top to bottom
         lay.addWidget(self.chart, 2)
 
     def set_trace(self, tr) -> None:
-        lines = trace_table(tr, tr.meta.name).splitlines()
-        cut = next((i for i, ln in enumerate(lines) if ln.startswith("  ")), len(lines))
-        self.table.setPlainText("\n".join(lines[:cut]))
-
-    def show_selection(self, tr, detection: int | None) -> None:
-        if detection is None or tr is None or detection >= len(tr.detections.keep):
-            self.selection.setText("Click a detection to see where it came from.")
-            self.bars.setOpts(x=[], height=[])
+        self.table.clear()
+        if tr is None:
             return
-        lin = tr.lineage(detection)
-        d = tr.detections
-        i = int(d.keep[detection])
-        name = tr.class_name(int(d.label[i]))
-        self.selection.setText(
-            f"<b>{name} {d.scores[i]:.3f}</b><br>"
-            f"from proposal {lin['proposal']} (objectness {lin['proposal_score']:.3f}, RoI {lin['roi']})<br>"
-            f"anchor: level {lin['level']}, cell {lin['cell'][0]},{lin['cell'][1]}, "
-            f"size {lin['anchor_size']:g}, ratio {lin['aspect_ratio']:g}<br>"
-            f"suppressed {len(lin['suppressed'])} overlapping {name} box(es)")
-        probs = np.asarray(lin["class_probs"], float)
-        self.bars.setOpts(x=np.arange(len(probs)), height=probs)
-        ax = self.chart.getAxis("bottom")
-        ticks = [(k, tr.class_name(k)[:10]) for k in range(len(probs))]
-        ax.setTicks([ticks if len(probs) <= 12 else ticks[::max(len(probs) // 10, 1)]])
+        items = []
+        for stage, shape, count, ms in pipeline_rows(tr):
+            stage = SHORT.get(stage, stage)
+            name = f"{stage}: {count.replace(' -> ', '→')}" if count else stage
+            it = QTreeWidgetItem([name, shape.replace(" x ", "×"), "" if ms is None else f"{ms:.0f}"])
+            it.setToolTip(0, f"{name}; tensor [{shape.replace(' x ', ', ')}]" if shape else name)
+            items.append(it)
+        self.table.addTopLevelItems(items)
+
+    def show_selection(self, tr, sel) -> None:
+        if sel is None or tr is None:
+            self.selection.setText(HINT)
+            self._bars([])
+            return
+        self.selection.setText(describe(tr, sel))
+        roi = roi_of(tr, sel)
+        if roi is None:
+            self._bars([])
+            return
+        self._bars(top_classes(tr.box_head.probs[roi], tr.class_names, 5))
+
+    def _bars(self, rows: list[tuple[str, float]]) -> None:
+        self.names = [n for n, _ in rows]
+        p = np.array([v for _, v in rows], float)
+        self.bars.setOpts(x0=np.zeros(len(p)), y=np.arange(len(p)), width=p, height=0.7)
+        self.chart.getAxis("left").setTicks([[(i, n[:14]) for i, n in enumerate(self.names)]])
+        self.chart.setYRange(-0.5, max(len(p), 1) - 0.5, padding=0.05)

@@ -1,8 +1,9 @@
-"""The stage panel: one row per stage with its visibility toggle (keys 1-7) and its controls."""
+"""The stage panel: a row per registered stage the current trace has, with its visibility toggle
+(its key, 1-7 for the inference stages) and its controls, bounded by the trace: levels it has,
+channels of the chosen level, anchors of a cell, RoIs pooled. The panel holds no state of its own:
+it shows the state's settings and asks for changes (``setting_changed``, ``visibility_changed``)."""
 
 from __future__ import annotations
-
-import copy
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,59 +21,71 @@ from PySide6.QtWidgets import (
 )
 
 from core.colormaps import available
-from core.overlays.settings import REDUCTIONS, defaults
-from core.stages import STAGES
-
-TITLES = {"input": "Input (resized, padded)", "features": "Backbone features", "anchors": "Anchors",
-          "objectness": "RPN objectness", "proposals": "Proposals", "rois": "RoIs (RoIAlign)",
-          "detections": "Detections"}
+from core.overlays import REGISTRY
+from core.overlays.settings import REDUCTIONS, bounds
 
 
 class StagePanel(QWidget):
     visibility_changed = Signal(str, bool)
-    settings_changed = Signal(str)
+    setting_changed = Signal(str, str, object)  # stage, key, value
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.settings = defaults()
-        self.visible = {st: st == "detections" for st in STAGES}
         self.checks: dict[str, QCheckBox] = {}
+        self.rows: dict[str, QWidget] = {}
         self.controls: dict[tuple[str, str], QWidget] = {}
         self._quiet = False
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(scroll)
         body = QWidget()
+        body.setMinimumWidth(180)
         scroll.setWidget(body)
-        lay = QVBoxLayout(body)
-        for i, st in enumerate(STAGES, start=1):
-            cb = QCheckBox(f"{i}  {TITLES[st]}")
-            cb.setObjectName(f"toggle_{st}")
-            cb.setChecked(self.visible[st])
-            f = cb.font()
-            f.setBold(True)
-            cb.setFont(f)
-            cb.toggled.connect(lambda on, s=st: self._toggled(s, on))
-            self.checks[st] = cb
-            lay.addWidget(cb)
-            form = QFormLayout()
-            form.setContentsMargins(18, 0, 0, 6)
-            getattr(self, f"_build_{st}")(form)
-            lay.addLayout(form)
-            line = QFrame()
-            line.setFrameShape(QFrame.Shape.HLine)
-            lay.addWidget(line)
-        lay.addStretch(1)
+        self._lay = QVBoxLayout(body)
+        for name in REGISTRY:
+            self._add_row(name)
+        self._lay.addStretch(1)
+
+    def _add_row(self, name: str) -> None:
+        st = REGISTRY[name]
+        row = QWidget()
+        v = QVBoxLayout(row)
+        v.setContentsMargins(0, 0, 0, 0)
+        cb = QCheckBox(f"{st.key}  {st.title}" if st.key else st.title)
+        cb.setObjectName(f"toggle_{name}")
+        f = cb.font()
+        f.setBold(True)
+        cb.setFont(f)
+        cb.toggled.connect(lambda on, s=name: self._quiet or self.visibility_changed.emit(s, on))
+        self.checks[name] = cb
+        v.addWidget(cb)
+        form = QFormLayout()
+        form.setContentsMargins(18, 0, 0, 6)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        getattr(self, f"_build_{name}", self._build_generic)(form, name)
+        v.addLayout(form)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        v.addWidget(line)
+        self.rows[name] = row
+        self._lay.addWidget(row)
 
     # ---- building blocks
+    def _emit(self, stage, key, value) -> None:
+        if not self._quiet:
+            self.setting_changed.emit(stage, key, value)
+
     def _combo(self, form, stage, key, label, items):
         c = QComboBox()
         c.setObjectName(f"{stage}_{key}")
+        c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        c.setMinimumContentsLength(4)
         for text, data in items:
             c.addItem(text, data)
-        c.currentIndexChanged.connect(lambda _i, s=stage, k=key, w=c: self._set(s, k, w.currentData()))
+        c.currentIndexChanged.connect(lambda _i, s=stage, k=key, w=c: self._emit(s, k, w.currentData()))
         form.addRow(label, c)
         self.controls[(stage, key)] = c
         return c
@@ -81,9 +94,11 @@ class StagePanel(QWidget):
         s = QSpinBox()
         s.setObjectName(f"{stage}_{key}")
         s.setRange(lo, hi)
+        s.setKeyboardTracking(False)  # a value once typed, not one per keystroke
         if special:
             s.setSpecialValueText(special)
-        s.valueChanged.connect(lambda v, st=stage, k=key: self._set(st, k, None if (special and v == lo) else v))
+        s.valueChanged.connect(lambda v, st=stage, k=key, w=s: self._emit(st, k, None if (special and v == w.minimum())
+                                                                           else int(v)))
         form.addRow(label, s)
         self.controls[(stage, key)] = s
         return s
@@ -92,161 +107,135 @@ class StagePanel(QWidget):
         s = QSlider(Qt.Orientation.Horizontal)
         s.setObjectName(f"{stage}_opacity")
         s.setRange(0, 100)
-        s.setValue(int(round(self.settings[stage]["opacity"] * 100)))
-        s.valueChanged.connect(lambda v, st=stage: self._set(st, "opacity", v / 100.0))
+        s.valueChanged.connect(lambda v, st=stage: self._emit(st, "opacity", v / 100.0))
         form.addRow("opacity", s)
         self.controls[(stage, "opacity")] = s
 
     def _check(self, form, stage, key, label):
         c = QCheckBox(label)
         c.setObjectName(f"{stage}_{key}")
-        c.toggled.connect(lambda on, st=stage, k=key: self._set(st, k, bool(on)))
+        c.toggled.connect(lambda on, st=stage, k=key: self._emit(st, k, bool(on)))
         form.addRow("", c)
         self.controls[(stage, key)] = c
 
     def _cmaps(self):
         return [(n, n) for n in available()]
 
-    # ---- per stage
-    def _build_input(self, form):
-        self._opacity(form, "input")
+    # ---- per stage (a stage without a builder gets controls from its default settings)
+    def _build_generic(self, form, stage):
+        for key, v in REGISTRY[stage].defaults.items():
+            if key == "opacity":
+                self._opacity(form, stage)
+            elif key == "colormap":
+                self._combo(form, stage, key, key, self._cmaps())
+            elif isinstance(v, bool):
+                self._check(form, stage, key, key.replace("_", " "))
+            elif isinstance(v, int):
+                self._spin(form, stage, key, key.replace("_", " "), 0, 100000)
 
-    def _build_features(self, form):
-        self._combo(form, "features", "level", "level", [])
-        self._combo(form, "features", "reduction", "reduction", [(r, r) for r in REDUCTIONS])
-        self._spin(form, "features", "channel", "channel", 0, 4095)
-        self._combo(form, "features", "colormap", "colormap", self._cmaps())
-        self._opacity(form, "features")
+    def _build_features(self, form, stage):
+        self._combo(form, stage, "level", "level", [])
+        self._combo(form, stage, "reduction", "channels", [(f"{r} over channels" if r != "channel" else
+                                                            "one channel", r) for r in REDUCTIONS])
+        self._spin(form, stage, "channel", "channel", 0, 0)
+        self._combo(form, stage, "colormap", "colormap", self._cmaps())
+        self._opacity(form, stage)
 
-    def _build_anchors(self, form):
-        self._combo(form, "anchors", "level", "level", [])
+    def _build_anchors(self, form, stage):
+        self._combo(form, stage, "level", "level", [])
         self.cell_label = QLabel("cell: highest objectness")
+        self.cell_label.setObjectName("anchors_cell")
         btn = QPushButton("Best cell")
         btn.setToolTip("back to the cell with the highest objectness (click the image to pick a cell)")
-        btn.clicked.connect(lambda: self._set("anchors", "cell", None))
+        btn.clicked.connect(lambda: self._emit("anchors", "cell", None))
         form.addRow(self.cell_label, btn)
+        self._opacity(form, stage)
 
-    def _build_objectness(self, form):
-        self._combo(form, "objectness", "level", "level", [])
-        self._combo(form, "objectness", "anchor", "anchor", [("max over anchors", None)])
-        self._combo(form, "objectness", "mode", "values", [("probability", "prob"), ("logit", "logit")])
-        self._combo(form, "objectness", "colormap", "colormap", self._cmaps())
-        self._opacity(form, "objectness")
+    def _build_objectness(self, form, stage):
+        self._combo(form, stage, "level", "level", [])
+        self._combo(form, stage, "anchor", "anchor", [("max over anchors", None)])
+        self._combo(form, stage, "mode", "values", [("probability", "prob"), ("logit", "logit")])
+        self._combo(form, stage, "colormap", "colormap", self._cmaps())
+        self._opacity(form, stage)
 
-    def _build_proposals(self, form):
-        self._spin(form, "proposals", "top_n", "top N", 0, 10000)
-        self._check(form, "proposals", "pre_nms", "before NMS too (suppressed faded)")
-        self._combo(form, "proposals", "colormap", "colormap", self._cmaps())
+    def _build_proposals(self, form, stage):
+        self._spin(form, stage, "top_n", "top N", 0, 0)
+        self._check(form, stage, "pre_nms", "also before NMS (faded)")
+        self._combo(form, stage, "colormap", "colormap", self._cmaps())
+        self._opacity(form, stage)
 
-    def _build_rois(self, form):
-        self._spin(form, "rois", "roi", "RoI", -1, 100000, special="best detection's")
-        self._check(form, "rois", "show_all", "all pooled RoIs")
-        self._opacity(form, "rois")
+    def _build_rois(self, form, stage):
+        self._spin(form, stage, "roi", "RoI", -1, -1, special="best detection's")
+        self._check(form, stage, "show_all", "all pooled RoIs")
+        self._combo(form, stage, "colormap", "colormap", self._cmaps())
+        self._opacity(form, stage)
 
-    def _build_detections(self, form):
-        self._check(form, "detections", "suppressed", "suppressed by NMS, faded")
+    def _build_detections(self, form, stage):
+        self._check(form, stage, "suppressed", "also suppressed (faded)")
+        self._opacity(form, stage)
 
-    # ---- state
-    def _toggled(self, stage: str, on: bool) -> None:
-        self.visible[stage] = on
-        self.visibility_changed.emit(stage, on)
-
+    # ---- showing the state
     def toggle(self, stage: str) -> None:
-        self.checks[stage].toggle()
+        if stage in self.checks and self.rows[stage].isVisibleTo(self):
+            self.checks[stage].toggle()
 
-    def _set(self, stage: str, key: str, value) -> None:
-        if self._quiet:
-            return
-        self.settings[stage][key] = value
-        if stage == "anchors" and key == "cell":
-            self.cell_label.setText("cell: highest objectness" if value is None else f"cell: {value[0]}, {value[1]}")
-        self.settings_changed.emit(stage)
-
-    def show_anchor(self, level: str, cell) -> None:
-        """Point the anchors stage at a level and cell (a selected detection's anchor)."""
+    def show_state(self, state) -> None:
+        """Controls, bounds and rows from the state (no signals while doing it)."""
         self._quiet = True
         try:
-            self.settings["anchors"]["level"] = level
-            self.settings["anchors"]["cell"] = [int(cell[0]), int(cell[1])]
-            c = self.controls[("anchors", "level")]
-            c.setCurrentIndex(max(c.findData(level), 0))
-            self.cell_label.setText(f"cell: {cell[0]}, {cell[1]}")
+            have = set(state.available_stages())
+            for name, row in self.rows.items():
+                row.setVisible(name in have)
+                self.checks[name].setChecked(bool(state.visible.get(name)))
+            if state.trace is not None:
+                self._bounds(state)
+            for (stage, key), w in self.controls.items():
+                self._show(w, state.settings.get(stage, {}).get(key))
+            if "anchors" in state.settings:
+                cell = state.settings["anchors"]["cell"]
+                self.cell_label.setText("cell: highest objectness" if cell is None else f"cell: {cell[0]}, {cell[1]}")
+            ch = self.controls.get(("features", "channel"))
+            if ch is not None:
+                ch.setEnabled(state.settings["features"]["reduction"] == "channel")
         finally:
             self._quiet = False
 
-    def set_cell(self, row: int, col: int) -> None:
-        self._set("anchors", "cell", [int(row), int(col)])
+    def _bounds(self, state) -> None:
+        b = bounds(state.trace)
+        s = state.settings
+        for stage, levels in (("features", b["feature_levels"]), ("anchors", b["anchor_levels"]),
+                              ("objectness", b["anchor_levels"])):
+            c = self.controls.get((stage, "level"))
+            if c is not None and [c.itemData(i) for i in range(c.count())] != list(levels):
+                c.clear()
+                for lv in levels:
+                    c.addItem(lv, lv)
+        a = self.controls.get(("objectness", "anchor"))
+        if a is not None:
+            names = b["anchor_names"].get(s["objectness"]["level"], [])
+            want = [None, *range(len(names))]
+            if [a.itemData(i) for i in range(a.count())] != want:
+                a.clear()
+                a.addItem("max over anchors", None)
+                for k, text in enumerate(names):
+                    a.addItem(f"{k}: {text}", k)
+        ch = self.controls.get(("features", "channel"))
+        if ch is not None:
+            ch.setMaximum(max(b["channels"].get(s["features"]["level"], 1) - 1, 0))
+        top = self.controls.get(("proposals", "top_n"))
+        if top is not None:
+            top.setMaximum(max(len(state.trace.proposals.keep), int(s["proposals"]["top_n"])))
+        roi = self.controls.get(("rois", "roi"))
+        if roi is not None:
+            roi.setMaximum(max(b["rois"] - 1, -1))
 
-    def set_model_info(self, feature_levels, anchor_levels, anchors_per_cell: dict, rois: int) -> None:
-        """Fill the level/anchor choices from a trace, keeping current choices where they exist."""
-        self._quiet = True
-        try:
-            for stage, levels in (("features", feature_levels), ("anchors", anchor_levels),
-                                  ("objectness", anchor_levels)):
-                c = self.controls[(stage, "level")]
-                cur = self.settings[stage]["level"]
-                if [c.itemData(i) for i in range(c.count())] != list(levels):
-                    c.clear()
-                    for lv in levels:
-                        c.addItem(lv, lv)
-                if cur not in levels:
-                    self.settings[stage]["level"] = levels[0] if levels else None
-                    if stage == "anchors":
-                        self.settings["anchors"]["cell"] = None
-                c.setCurrentIndex(max(c.findData(self.settings[stage]["level"]), 0))
-            lvl = self.settings["objectness"]["level"]
-            a = self.controls[("objectness", "anchor")]
-            a.clear()
-            a.addItem("max over anchors", None)
-            for k, text in enumerate(anchors_per_cell.get(lvl, [])):
-                a.addItem(f"{k}: {text}", k)
-            if self.settings["objectness"]["anchor"] is not None and \
-                    self.settings["objectness"]["anchor"] >= len(anchors_per_cell.get(lvl, [])):
-                self.settings["objectness"]["anchor"] = None
-            a.setCurrentIndex(max(a.findData(self.settings["objectness"]["anchor"]), 0))
-            roi = self.settings["rois"]["roi"]
-            if roi is not None and roi >= rois:
-                self.settings["rois"]["roi"] = None
-            self._sync_simple()
-        finally:
-            self._quiet = False
-
-    def _sync_simple(self) -> None:
-        for (stage, key), w in self.controls.items():
-            if key == "level" or (stage, key) == ("objectness", "anchor"):
-                continue
-            v = self.settings[stage][key]
-            if isinstance(w, QComboBox):
-                w.setCurrentIndex(max(w.findData(v), 0))
-            elif isinstance(w, QSlider):
-                w.setValue(int(round(float(v) * 100)))
-            elif isinstance(w, QSpinBox):
-                w.setValue(w.minimum() if v is None else int(v))
-            elif isinstance(w, QCheckBox):
-                w.setChecked(bool(v))
-
-    def restore(self, settings: dict | None, visible: dict | None) -> None:
-        base = defaults()
-        for st, vals in (settings or {}).items():
-            if st in base and isinstance(vals, dict):
-                for k, v in vals.items():
-                    if k in base[st]:
-                        base[st][k] = v
-        try:
-            from core.overlays.settings import check
-
-            check(base)
-        except Exception:  # noqa: BLE001 - a stale or hand-edited settings file: fall back to defaults
-            base = defaults()
-        self.settings = base
-        self._quiet = True
-        try:
-            self._sync_simple()
-        finally:
-            self._quiet = False
-        for st, on in (visible or {}).items():
-            if st in self.checks:
-                self.checks[st].setChecked(bool(on))
-
-    def snapshot(self) -> dict:
-        return copy.deepcopy(self.settings)
+    @staticmethod
+    def _show(w, v) -> None:
+        if isinstance(w, QComboBox):
+            w.setCurrentIndex(max(w.findData(v), 0))
+        elif isinstance(w, QSlider):
+            w.setValue(int(round(float(v if v is not None else 1.0) * 100)))
+        elif isinstance(w, QSpinBox):
+            w.setValue(w.minimum() if v is None else int(v))
+        elif isinstance(w, QCheckBox):
+            w.setChecked(bool(v))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from core.overlays.layers import Boxes, Heatmap, Picture, Points, Text
+from core.overlays.layers import Boxes, Heatmap, Lines, Picture, Points, Text
 
-from . import boxes, heatmap, picture, points, text
+from . import boxes, heatmap, lines, picture, points, text
 
-FACTORIES = {Heatmap: heatmap.make, Picture: picture.make, Boxes: boxes.make, Points: points.make, Text: text.make}
+FACTORIES = {Heatmap: heatmap.make, Picture: picture.make, Boxes: boxes.make, Points: points.make, Text: text.make,
+             Lines: lines.make}
 
 
 def make_item(layer):

@@ -1,11 +1,12 @@
-"""Boxes -> one item that paints all rectangles (cosmetic pens, dashes) and screen-sized labels."""
+"""Boxes -> one item that paints all rectangles with cosmetic pens (dashed where asked). Labels
+are their own item (gui/view/labels.py), placed on screen and never faded with the boxes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPen
 
 
 class BoxesItem(pg.GraphicsObject):
@@ -16,9 +17,10 @@ class BoxesItem(pg.GraphicsObject):
         if len(xy):
             x0, y0 = float(xy[:, 0].min()), float(xy[:, 1].min())
             x1, y1 = float(xy[:, 2].max()), float(xy[:, 3].max())
-            self._bounds = QRectF(x0 - 2, y0 - 40, x1 - x0 + 4, y1 - y0 + 44)
+            self._box = QRectF(x0, y0, x1 - x0, y1 - y0)
         else:
-            self._bounds = QRectF()
+            self._box = QRectF()
+        self._margin = 2.0
         self._pen_groups = None
         # Qt's raster engine strokes translucent lines ~30x slower than opaque ones: when the
         # whole layer shares one alpha, paint opaque and let the item's opacity fade it (one blit)
@@ -26,11 +28,17 @@ class BoxesItem(pg.GraphicsObject):
         self._shared_alpha = len(alphas) == 1 and 0 < int(alphas[0]) < 255
         if self._shared_alpha:
             self.setOpacity(int(alphas[0]) / 255.0)
-        self._font = QFont()
-        self._font.setPointSizeF(8.5)
+
+    def viewTransformChanged(self) -> None:
+        super().viewTransformChanged()
+        px = self.pixelLength(pg.Point(1, 0))
+        if px:
+            self.prepareGeometryChange()
+            self._margin = (self.layer.width + 2) * px  # the cosmetic pen's half width and more
 
     def boundingRect(self) -> QRectF:
-        return self._bounds
+        m = self._margin
+        return self._box.adjusted(-m, -m, m, m)
 
     def _groups(self) -> list:
         """(pen, [QRectF]) per colour and line style, built once: paint is a few drawRects calls."""
@@ -61,41 +69,6 @@ class BoxesItem(pg.GraphicsObject):
             painter.setRenderHint(painter.RenderHint.Antialiasing, pen.color().alpha() == 255)
             painter.setPen(pen)
             painter.drawRects(rects)
-        if self.layer.labels:
-            self._paint_labels(painter)
-
-    def _paint_labels(self, painter) -> None:
-        lay = self.layer
-        tr = painter.transform()
-        painter.save()
-        painter.resetTransform()
-        painter.setFont(self._font)
-        fm = QFontMetricsF(self._font)
-        for i, text in enumerate(lay.labels):
-            if not text:
-                continue
-            c = lay.colours[i]
-            p = tr.map(QPointF(float(lay.xyxy[i][0]), float(lay.xyxy[i][1])))
-            w, h = fm.horizontalAdvance(text) + 6, fm.height() + 2
-            rect = QRectF(p.x(), p.y() - h, w, h)
-            painter.fillRect(rect, QColor(int(c[0]), int(c[1]), int(c[2]), 255 if self._shared_alpha else int(c[3])))
-            lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
-            painter.setPen(QColor(0, 0, 0) if lum > 140 else QColor(255, 255, 255))
-            painter.drawText(rect.adjusted(3, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
-        painter.restore()
-
-    def box_at(self, x: float, y: float):
-        """The id of the smallest box containing (x, y), or None."""
-        xy = self.layer.xyxy.reshape(-1, 4)
-        if not len(xy):
-            return None
-        inside = (xy[:, 0] <= x) & (x <= xy[:, 2]) & (xy[:, 1] <= y) & (y <= xy[:, 3])
-        idx = np.nonzero(inside & (self.layer.colours[:, 3] > 0))[0]
-        if not len(idx):
-            return None
-        area = (xy[idx, 2] - xy[idx, 0]) * (xy[idx, 3] - xy[idx, 1])
-        k = int(idx[int(np.argmin(area))])
-        return int(self.layer.ids[k]) if self.layer.ids is not None else k
 
 
 def make(layer):

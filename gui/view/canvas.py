@@ -1,16 +1,21 @@
-"""The central view: the photo in its own pixels (pan, zoom, fit, aspect locked) and one item
-group per stage stacked on it. Toggling a stage flips its group's visibility, nothing else."""
+"""The central view: the photo in its own pixels (pan, zoom, fit, aspect locked), one item group
+per registered stage stacked on it in drawing order, and the selection on top. Toggling a stage
+flips its group's visibility, nothing else. Image coordinates are continuous: pixel (col j, row i)
+covers [j, j+1) x [i, i+1), as in the core and the export."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Signal
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem, QLabel
 
-from core.stages import STAGES
+from core.overlays import REGISTRY
 
 from . import make_item
-from .boxes import BoxesItem
+from .labels import make_labels
+
+SELECTION = "selection"
 
 
 class LensView(pg.GraphicsView):
@@ -20,23 +25,57 @@ class LensView(pg.GraphicsView):
 
     def __init__(self, parent=None):
         super().__init__(parent, background=(40, 40, 44))
+        self.setObjectName("view")
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.setCentralItem(self.vb)
         self.photo = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.photo)
         self.groups: dict[str, pg.ItemGroup] = {}
-        for z, st in enumerate(STAGES, start=1):
-            g = pg.ItemGroup()
-            g.setZValue(z)
-            g.setVisible(False)
-            self.vb.addItem(g, ignoreBounds=True)
-            self.groups[st] = g
-        self.items: dict[str, list] = {st: [] for st in STAGES}
+        self.items: dict[str, list] = {}
+        self.labels: dict[str, object] = {}
+        self.layers: dict[str, object] = {}  # stage -> the StageLayers shown
+        for st in [*REGISTRY, SELECTION]:
+            self._group(st)
+        self.groups[SELECTION].setVisible(True)
         self.image_size = (0, 0)
+        self.vb.sigTransformChanged.connect(self.relayout_labels)
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.setAcceptDrops(False)  # the main window takes drops
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.banner = QLabel("", self)
+        self.banner.setObjectName("banner")
+        self.banner.setStyleSheet("QLabel { background: rgba(190, 40, 40, 215); color: white; padding: 4px 10px;"
+                                  " font-weight: bold; border-radius: 3px; }")
+        self.banner.setVisible(False)
 
+    def _group(self, stage: str) -> pg.ItemGroup:
+        if stage not in self.groups:
+            g = pg.ItemGroup()
+            g.setZValue(1000 if stage == SELECTION else len(self.groups) + 1)
+            g.setVisible(False)
+            self.vb.addItem(g, ignoreBounds=True)
+            self.groups[stage] = g
+            self.items[stage] = []
+        return self.groups[stage]
+
+    # ---- banner (random weights)
+    def set_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.adjustSize()
+        self.banner.setVisible(bool(text))
+        self._place_banner()
+
+    def _place_banner(self) -> None:
+        if getattr(self, "banner", None) is None:
+            return  # pyqtgraph resizes before __init__ has made it
+        self.banner.move(max((self.width() - self.banner.width()) // 2, 4), 6)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        self._place_banner()
+
+    # ---- photo and stages
     def set_image(self, rgb, fit: bool = True) -> None:
         self.photo.setImage(rgb, autoLevels=False, levels=(0, 255))
         new = (int(rgb.shape[0]), int(rgb.shape[1]))
@@ -51,45 +90,73 @@ class LensView(pg.GraphicsView):
             self.vb.setRange(QRectF(0, 0, w, h), padding=0.02)
 
     def set_stage(self, stage: str, stage_layers) -> None:
-        g = self.groups[stage]
+        g = self._group(stage)
         for item in self.items[stage]:
             item.setParentItem(None)
             if item.scene() is not None:
                 item.scene().removeItem(item)
         self.items[stage] = []
+        self.labels.pop(stage, None)
+        self.layers.pop(stage, None)
         if stage_layers is None:
             return
+        self.layers[stage] = stage_layers
         for layer in stage_layers.layers:
-            item = make_item(layer)
-            item.layer = layer  # what it shows, for hit tests and inspection
-            # painted once per zoom level, then blitted: toggling another stage repaints cheaply
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            item.setParentItem(g)
-            self.items[stage].append(item)
+            self._add(stage, g, make_item(layer), layer)
+        labels = make_labels(stage_layers)
+        if labels is not None:
+            self._add(stage, g, labels, None)
+            self.labels[stage] = labels
+        self.relayout_labels()
+
+    def _add(self, stage, group, item, layer) -> None:
+        item.layer = layer  # what it shows, for inspection
+        # painted once per zoom level, then blitted: toggling another stage repaints cheaply
+        item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        item.setParentItem(group)
+        self.items[stage].append(item)
 
     def clear_stages(self) -> None:
-        for st in STAGES:
+        for st in list(self.groups):
             self.set_stage(st, None)
 
     def set_visible(self, stage: str, on: bool) -> None:
-        self.groups[stage].setVisible(on)
+        g = self._group(stage)
+        if g.isVisible() != on:
+            g.setVisible(on)
+            self.relayout_labels()
 
-    def box_at(self, stage: str, x: float, y: float, name_prefix: str = ""):
-        if not self.groups[stage].isVisible():
-            return None
-        for item in reversed(self.items[stage]):
-            if isinstance(item, BoxesItem) and item.layer.name.startswith(name_prefix):
-                hit = item.box_at(x, y)
-                if hit is not None:
-                    return hit
-        return None
+    def relayout_labels(self, *_) -> None:
+        """Place the labels of the visible stages on screen, top stage first, each avoiding the
+        labels placed before it (so a detection's label never sits on a proposal's)."""
+        taken = np.zeros((0, 4))
+        for st in reversed(list(self.groups)):
+            lab = self.labels.get(st)
+            if lab is not None and self.groups[st].isVisible():
+                taken = np.concatenate([taken, lab.relayout(taken)])
 
-    def _to_image(self, pos) -> QPointF:
-        return self.vb.mapSceneToView(pos)
+    def visible_layers(self) -> list:
+        """The StageLayers of the visible stages, in drawing order (for hit tests)."""
+        return [self.layers[st] for st in self.groups if st in self.layers and self.groups[st].isVisible()
+                and st != SELECTION]
+
+    # ---- coordinates
+    def image_per_screen_pixel(self) -> float:
+        """Image pixels per screen pixel at the current zoom."""
+        return float(self.vb.viewPixelSize()[0]) or 1.0
+
+    def to_image(self, widget_pos) -> QPointF:
+        """A point of this widget -> image coordinates."""
+        return self.vb.mapSceneToView(self.mapToScene(widget_pos.toPoint() if hasattr(widget_pos, "toPoint")
+                                                      else widget_pos))
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        """Image coordinates -> a point of this widget."""
+        return QPointF(self.mapFromScene(self.vb.mapViewToScene(QPointF(x, y))))
 
     def _moved(self, pos) -> None:
         if self.vb.sceneBoundingRect().contains(pos):
-            p = self._to_image(pos)
+            p = self.vb.mapSceneToView(pos)
             self.hovered.emit(p.x(), p.y())
         else:
             self.left.emit()
@@ -97,5 +164,5 @@ class LensView(pg.GraphicsView):
     def _clicked(self, ev) -> None:
         if ev.button() != pg.QtCore.Qt.MouseButton.LeftButton or ev.double():
             return
-        p = self._to_image(ev.scenePos())
+        p = self.vb.mapSceneToView(ev.scenePos())
         self.clicked.emit(p.x(), p.y())

@@ -1,70 +1,212 @@
-"""The engine process the desktop app drives: load, trace, retrace, errors, stale requests."""
+"""The engine process and its protocol: typed messages (no pickle), caps, a socket no child
+inherits, load/trace/retrace/fetch, newest wins, and a newer trace cancels the running one."""
 
+import ast
+import json
+import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.engine import recv_reply, send_reply
+import core
+from core import protocol
+from core.parts import Withheld
+from core.protocol import Channel, ProtocolError
 
 from .conftest import noise_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_out_of_band_roundtrip():
+def _pair():
     a, b = socket.socketpair()
-    ca, cb = Connection(a.detach()), Connection(b.detach())
-    arr = np.arange(1_000_000, dtype=np.float32).reshape(1000, 1000)  # larger than a socket buffer
-    sender = threading.Thread(target=send_reply, args=(ca, ("trace", 3, {"x": arr, "y": [arr[:2], "text"]})))
+    return Channel(a), Channel(b)
+
+
+def test_a_trace_travels_typed_with_raw_frames():
+    tr = core.trace(core.load_model("seed-alexnet", weights="random:1", box_score_thresh=0.0),
+                    noise_image(120, 160))
+    from dataclasses import replace
+
+    body = {"trace": replace(tr, _state=None), "w": Withheld(("features", "0", "data"), (256, 9, 15), "float32", 4),
+            "big": np.arange(3_000_000, dtype=np.float32).reshape(1000, 3000), "t": (1, "a", None, 2.5)}
+    a, b = _pair()
+    sender = threading.Thread(target=a.send, args=("trace", 3, body))  # larger than a socket buffer
     sender.start()
-    kind, seq, obj = recv_reply(cb)
+    kind, seq, got = b.recv()
     sender.join(10)
-    assert (kind, seq) == ("trace", 3) and np.array_equal(obj["x"], arr) and obj["y"][1] == "text"
+    assert (kind, seq) == ("trace", 3) and got["t"] == (1, "a", None, 2.5)
+    assert np.array_equal(got["big"], body["big"])
+    t2 = got["trace"]
+    assert type(t2) is type(tr) and t2.meta.name == tr.meta.name and t2.class_names == tr.class_names
+    assert np.array_equal(t2.features["0"].data, tr.features["0"].data) and t2.features["0"].stride == (35, 34)
+    assert np.array_equal(t2.detections.suppressed_by, tr.detections.suppressed_by)  # lineage travels resolved
+    assert np.array_equal(t2.proposals.keep, tr.proposals.keep) and t2.params == tr.params
+    w = got["w"]
+    assert isinstance(w, Withheld) and (w.path, w.shape, w.dtype, w.source) == (("features", "0", "data"),
+                                                                               (256, 9, 15), np.float32, 4)
+
+
+def _raw(head: dict, frames: bytes = b"") -> bytes:
+    data = json.dumps(head).encode()
+    return b"RCNL" + struct.pack("<I", len(data)) + data + frames
+
+
+@pytest.mark.parametrize("wire, why", [
+    (b"\x80\x05\x95" + b"\0" * 20, "not an R-CNN Lens message"),  # a pickle
+    (b"RCNL" + struct.pack("<I", protocol.MAX_HEADER + 1), "over the cap"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$c": "Popen", "f": {}}}), "unknown type"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$c": "ImageMeta", "f": {"evil": 1}}}), "unknown fields"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["object", [1]]]}), "bad frame"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [1 << 20, 1 << 20]]]}), "over the cap"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$a": 3}}), "bad frame reference"),
+    (_raw({"kind": "x", "body": None}), "lacks kind and seq"),
+])
+def test_anything_else_is_refused(wire, why):
+    a, b = socket.socketpair()
+    a.sendall(wire)
+    a.close()
+    with pytest.raises(ProtocolError, match=why):
+        protocol.recv(b)
+
+
+def test_unregistered_objects_are_not_sent():
+    with pytest.raises(ProtocolError, match="not a registered type"):
+        protocol.encode("x", 1, {"f": open})
+    with pytest.raises(ProtocolError, match="dtype object"):
+        protocol.encode("x", 1, np.array([None]))
+
+
+def test_no_pickle_on_either_side():
+    for rel in ("core/engine.py", "core/protocol.py", "gui/worker.py"):
+        tree = ast.parse((ROOT / rel).read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] in ("pickle", "multiprocessing", "dill", "cloudpickle")], rel
+
+
+class Engine:
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        self.fd = theirs.fileno()
+        self.proc = subprocess.Popen([sys.executable, "-m", "core.engine", str(self.fd)], cwd=ROOT,
+                                     pass_fds=[self.fd])
+        theirs.close()
+        self.ch = Channel(ours)
+        self.log = []
+
+    def send(self, kind, seq, body=None):
+        self.ch.send(kind, seq, body)
+
+    def until(self, kinds, seq=None):
+        """Replies up to and including the first of ``kinds`` (for ``seq``)."""
+        while True:
+            msg = self.ch.recv()
+            self.log.append(msg[:2])
+            if msg[0] in kinds and (seq is None or msg[1] == seq):
+                return msg
 
 
 @pytest.fixture
 def engine():
-    ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, "-m", "core.engine", str(theirs.fileno())], cwd=ROOT,
-                            pass_fds=[theirs.fileno()])
-    theirs.close()
-    conn = Connection(ours.detach())
-    yield conn
-    conn.send(("quit",))
-    assert proc.wait(30) == 0
+    e = Engine()
+    yield e
+    e.send("quit", 0)
+    assert e.proc.wait(30) == 0
 
 
-def _next(conn, kinds=("loaded", "trace", "error")):
-    while True:
-        msg = recv_reply(conn)
-        if msg[0] in kinds:
-            return msg
+def test_the_engines_socket_is_not_inheritable(engine):
+    engine.send("load", 1, {"name": "seed-alexnet", "weights": "random:1", "device": "cpu"})
+    engine.until(("loaded",))  # the engine has set up its socket by now
+    flags = int(Path(f"/proc/{engine.proc.pid}/fdinfo/{engine.fd}").read_text().split("flags:")[1].split()[0], 8)
+    assert flags & os.O_CLOEXEC, "a process the engine starts would inherit the model's socket"
 
 
-def test_engine_loads_traces_retraces_and_reports_errors(engine):
-    engine.send(("load", 1, "seed-alexnet", "random:1", "cpu"))
-    kind, seq, info = _next(engine)
-    assert (kind, seq) == ("loaded", 1) and info["name"] == "seed-alexnet" and len(info["class_names"]) == 17
-    engine.send(("trace", 2, noise_image(120, 160), "a.png", {"box_score_thresh": 0.0}))
-    kind, seq, tr = _next(engine)
-    assert (kind, seq) == ("trace", 2) and tr.meta.name == "a.png" and tr._state is None
+def test_load_trace_fetch_retrace_and_errors(engine, tmp_path):
+    engine.send("load", 1, {"name": "seed-alexnet", "weights": "random:1", "device": "cpu"})
+    _, seq, info = engine.until(("loaded", "error"))
+    assert seq == 1 and info["name"] == "seed-alexnet" and len(info["class_names"]) == 17
+    assert info["params"]["box_nms_thresh"] == 0.5 and info["params"]["rpn_pre_nms_top_n_test"] == 1000
+    img = noise_image(120, 160)
+    engine.send("trace", 2, {"image": img, "name": "a.png", "params": {"box_score_thresh": 0.0}})
+    _, seq, body = engine.until(("trace", "error"))
+    tr = body["trace"]
+    assert seq == 2 and tr.meta.name == "a.png" and tr._state is None
+    # heavy parts stay in the engine; their shapes travel
+    w = tr.features["0"].data
+    assert isinstance(w, Withheld) and w.shape == (256, 9, 12) and w.source == 2
+    assert isinstance(tr.box_head.pooled, Withheld) and isinstance(tr.meta.input, Withheld)
     assert tr.detections.suppressed_by.shape == tr.detections.scores.shape  # lineage resolved
-    engine.send(("retrace", 3, {"box_nms_thresh": 0.1}))
-    kind, seq, tr2 = _next(engine)
-    assert seq == 3 and tr2.params["box_nms_thresh"] == 0.1 and len(tr2.detections.keep) <= len(tr.detections.keep)
-    engine.send(("load", 4, "demo", "/no/such.pt", "cpu"))
-    kind, seq, what, message = _next(engine)
-    assert (kind, seq, what) == ("error", 4, "load") and message == "/no/such.pt: no such checkpoint file"
-    # the old model is still there; of two traces sent together only the newest need be answered
-    engine.send(("trace", 5, noise_image(100, 100), "b.png", {}))
-    engine.send(("trace", 6, noise_image(100, 100), "c.png", {}))
-    replies = [_next(engine)]
-    while replies[-1][1] != 6:
-        replies.append(_next(engine))
-    assert replies[-1][2].meta.name == "c.png" and len(replies) <= 2
+    # ... and come on demand, equal to a trace made here
+    ref = core.trace(core.load_model("seed-alexnet", weights="random:1"), img, box_score_thresh=0.0)
+    engine.send("fetch", 3, {"source": 2, "path": w.path})
+    _, _, part = engine.until(("part", "gone"))
+    assert part["path"] == ("features", "0", "data") and np.array_equal(part["value"], ref.features["0"].data)
+    engine.send("fetch", 4, {"source": 2, "path": ("box_head", "pooled", 1)})  # one RoI's row
+    _, _, part = engine.until(("part", "gone"))
+    assert np.array_equal(part["value"], ref.box_head.pooled[1])
+    # a retrace of the box thresholds keeps the feature maps' source: nothing to fetch again
+    engine.send("retrace", 5, {"params": {"box_nms_thresh": 0.1}})
+    _, seq, body = engine.until(("trace", "error"))
+    tr2 = body["trace"]
+    assert seq == 5 and tr2.params["box_nms_thresh"] == 0.1 and tr2.features["0"].data.source == 2
+    engine.send("retrace", 6, {"params": {"rpn_nms_thresh": 0.3}})
+    tr3 = engine.until(("trace",))[2]["trace"]
+    assert tr3.box_head.pooled.source == 6 and tr3.features["0"].data.source == 2
+    # errors: one line, naming the file
+    engine.send("load", 7, {"name": "demo", "weights": "/no/such.pt", "device": "cpu"})
+    _, seq, err = engine.until(("error",))
+    assert (seq, err["kind"], err["message"]) == (7, "load", "/no/such.pt: no such checkpoint file")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    engine.send("trace", 8, {"image": str(bad), "params": {}})
+    assert engine.until(("error",))[2]["message"] == f"{bad}: not an image OpenCV can read"
+    engine.send("fetch", 9, {"source": 99, "path": ("features", "0", "data")})
+    assert engine.until(("part", "gone"))[0] == "gone"
+    engine.send("train", 10, {})
+    assert "unknown" in engine.until(("error",))[2]["message"]
+
+
+def test_newest_request_wins_and_a_newer_trace_cancels_the_running_one(engine):
+    big = noise_image(480, 640, seed=1)
+    engine.send("load", 1, {"name": "fasterrcnn_resnet50_fpn", "weights": "random:0", "device": "cpu"})
+    engine.until(("started",), 1)
+    # while the model loads, two traces queue: the older is dropped unseen
+    engine.send("trace", 2, {"image": big, "name": "a", "params": {}})
+    engine.send("trace", 3, {"image": big, "name": "b", "params": {}})
+    assert engine.until(("dropped", "trace"), 2)[0] == "dropped"
+    engine.until(("started",), 3)
+    # trace 3 is running (a ResNet-50 takes seconds here): a newer one stops it at its next stage
+    engine.send("trace", 4, {"image": noise_image(64, 80), "name": "c", "params": {}})
+    kind, _, body = engine.until(("cancelled", "trace"), 3)
+    assert kind == "cancelled" and body["kind"] == "trace"
+    kind, _, body = engine.until(("trace", "error"), 4)
+    assert kind == "trace" and body["trace"].meta.name == "c"
+    assert ("trace", 2) not in engine.log and ("trace", 3) not in engine.log
+
+
+def test_the_runner_stops_between_stages():
+    from core.runner import Cancelled
+
+    model = core.load_model("demo", weights="random:1")
+    calls = []
+    model.module.rpn.head.register_forward_pre_hook(lambda *a: calls.append("rpn_head"))
+    model.module.roi_heads.box_head.register_forward_pre_hook(lambda *a: calls.append("box_head"))
+    asked = []
+
+    def cancel():
+        asked.append(1)
+        return len(asked) >= 3  # after transform, backbone: stop after rpn_head
+
+    with pytest.raises(Cancelled, match="after rpn_head"):
+        core.trace(model, noise_image(100, 120), cancel=cancel)
+    assert calls == ["rpn_head"]  # nothing after the stage that asked ran
+    tr = core.trace(model, noise_image(100, 120))
+    with pytest.raises(Cancelled):
+        core.retrace(tr, cancel=lambda: True, rpn_nms_thresh=0.5)

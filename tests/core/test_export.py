@@ -78,3 +78,28 @@ def test_bad_option_is_one_line(photo, tmp_path):
     r = run(str(photo), "-o", str(tmp_path / "x.png"), "--overlays", "features,heat")
     assert r.returncode == 1 and r.stderr.strip() == "rcnn-lens: heat: unknown overlay; use all or some of " \
         "input,features,anchors,objectness,proposals,rois,detections"
+
+
+def test_written_files_get_the_users_normal_permissions(tmp_path):
+    import os
+
+    from core.atomic import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.json", "{}")
+        os.umask(0o002)
+        write_text(tmp_path / "b.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o664
+
+
+def test_export_does_not_import_the_command_line():
+    import ast
+    from pathlib import Path
+
+    src = (Path(__file__).resolve().parents[2] / "core" / "export.py").read_text()
+    mods = [n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in mods if m and m.split(".")[-1] in ("cli", "cli_export")]

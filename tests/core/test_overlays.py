@@ -58,7 +58,7 @@ def test_anchors_of_a_cell_are_centred_on_it(alex):
     # size 32 ratio 1 in the model frame is 32x32: 16x16 in the photo
     b = boxes.xyxy[4]
     np.testing.assert_allclose([b[2] - b[0], b[3] - b[1]], [16, 16])
-    assert "9 x 15 x 12 = 1620" in sl.caption
+    assert "15x9 cells (W x H) x 12 anchors = 1620" in sl.caption
     centres = next(lay for lay in sl.layers if isinstance(lay, Points) and lay.name.endswith(".centres"))
     assert len(centres.xy) == 9 * 15
     with pytest.raises(LensError, match="outside the 9x15 grid"):
@@ -69,7 +69,7 @@ def test_default_anchor_cell_has_highest_objectness(alex):
     sl = layers_for(alex, "anchors")
     obj = alex.rpn[0].objectness.max(0)
     r, c = np.unravel_index(np.argmax(obj), obj.shape)
-    assert f"cell ({r}, {c})" in sl.caption
+    assert f"cell (row {r}, col {c})" in sl.caption
 
 
 def test_objectness_shares_the_feature_grid(alex):
@@ -100,7 +100,7 @@ def test_proposals_top_n_and_faded_suppressed(alex):
 
 
 def test_roi_bins_and_sampling_points():
-    bins, pts = sampling(np.array([8.0, 16.0, 64.0, 72.0]), 8.0, (7, 7), 2)
+    bins, pts = sampling(np.array([8.0, 16.0, 64.0, 72.0]), 1 / 8, (7, 7), 2)
     assert bins.shape == (49, 4) and pts.shape == (7 * 7 * 4, 2)
     np.testing.assert_allclose(bins[0], [8, 16, 16, 24])
     np.testing.assert_allclose(bins[-1], [56, 64, 64, 72])
@@ -144,3 +144,202 @@ def test_render_keeps_photo_size_and_draws(alex):
     assert out.shape == img.shape and not np.array_equal(out, img)
     legend = render(img, stages, ["a line"])
     assert legend.shape[1] == img.shape[1] and legend.shape[0] > img.shape[0]
+
+
+# ---------------------------------------------------------------- RoIAlign: drawn where it samples
+def _roi_align_check(model, tr, min_rois=1):
+    """For RoIs inside their feature map: the drawn sampling points, bin by bin, average to what
+    torchvision's roi_align reads from a feature map whose channels are its own x and y
+    coordinates (bilinear interpolation of a linear field is exact), at the pool's own scale."""
+    import torch
+    from torchvision.ops import roi_align
+
+    pool = model.module.roi_heads.box_roi_pool
+    h = tr.box_head
+    sy, sx = tr.meta.scale
+    checked: dict = {}
+    for roi in range(len(h.rois)):
+        lvl = int(h.roi_level[roi])
+        if checked.get(lvl, 0) >= 2:
+            continue
+        level = h.pooled_levels[lvl]
+        _, fh, fw = tr.features[level].data.shape
+        scale = float(pool.scales[lvl])  # torchvision's, not the trace's
+        x1, y1, x2, y2 = (h.rois[roi] * scale).tolist()
+        if not (0 <= x1 and 0 <= y1 and max(x2, x1 + 1) < fw - 1 and max(y2, y1 + 1) < fh - 1):
+            continue  # a border RoI: roi_align clamps there, the linear field would not be exact
+        sl = layers_for(tr, "rois", {"roi": roi})
+        pts = next(lay for lay in sl.layers if lay.name == "rois.samples").xy
+        bins = next(lay for lay in sl.layers if lay.name == "rois.bins").xyxy
+        f = np.zeros((1, 2, fh, fw), np.float32)
+        f[0, 0] = np.arange(fw)[None, :]
+        f[0, 1] = np.arange(fh)[:, None]
+        out = roi_align(torch.from_numpy(f), torch.tensor([[0, *h.rois[roi].tolist()]], dtype=torch.float32),
+                        output_size=h.output_size, spatial_scale=scale, sampling_ratio=pool.sampling_ratio,
+                        aligned=False)[0].numpy()  # [2, ph, pw]
+        ph, pw = h.output_size
+        feat = pts * np.array([sx, sy], np.float32) * scale  # drawn points in the level's feature coordinates
+        for i in range(ph):
+            for j in range(pw):
+                b = bins[i * pw + j] * np.array([sx, sy, sx, sy], np.float32) * scale
+                inside = (feat[:, 0] > b[0]) & (feat[:, 0] < b[2]) & (feat[:, 1] > b[1]) & (feat[:, 1] < b[3])
+                n = pool.sampling_ratio if pool.sampling_ratio > 0 else None
+                if n:
+                    assert inside.sum() == n * n
+                np.testing.assert_allclose(feat[inside].mean(0), out[:, i, j], atol=2e-3)
+        checked[lvl] = checked.get(lvl, 0) + 1
+    assert sum(checked.values()) >= min_rois
+    return checked
+
+
+@pytest.mark.parametrize("name, size", [("seed-alexnet", (150, 250)), ("seed-walkthrough", (800, 800))])
+def test_rois_are_drawn_where_roi_align_samples(name, size):
+    model = core.load_model(name, weights="random:3", box_score_thresh=0.0)
+    tr = core.trace(model, noise_image(*size, seed=6))
+    assert tr.features["0"].stride[1] * model.module.roi_heads.box_roi_pool.scales[0] != 1  # 34 or 33 vs 1/32
+    _roi_align_check(model, tr, min_rois=2)
+
+
+def test_rois_are_drawn_where_roi_align_samples_on_fpn_levels():
+    # random proposals come in every size, so RoIAlign pools from several levels, each its own scale
+    model = core.load_model("fasterrcnn_resnet50_fpn", weights="random:3", min_size=256, max_size=320,
+                            box_score_thresh=0.0)
+    tr = core.trace(model, noise_image(240, 300, seed=6))
+    checked = _roi_align_check(model, tr, min_rois=3)
+    assert len(checked) >= 2, checked
+
+
+def test_roi_caption_says_when_scale_and_stride_disagree(alex):
+    cap = layers_for(alex, "rois").caption
+    assert "RoIAlign scale 1/32" in cap and "feature stride is 34x35 px" in cap
+    demo = core.trace(core.load_model("demo", weights="random:1"), noise_image(200, 240))
+    assert "RoIAlign scale 1/8" in layers_for(demo, "rois").caption
+    assert "Note" not in layers_for(demo, "rois").caption  # stride 8 = 1/scale: nothing to say
+
+
+# ---------------------------------------------------------------- captions, labels, pixels
+def test_captions_go_to_the_legend_not_over_the_photo(alex):
+    from core.overlays.layers import Text
+
+    for sl in all_layers(alex):
+        assert not any(isinstance(lay, Text) for lay in sl.layers), sl.stage
+        assert sl.caption
+    assert "overhangs the top and left" in layers_for(alex, "features").caption
+    assert "overhangs the top and left" in layers_for(alex, "objectness").caption
+    assert "500x300" in layers_for(alex, "input").caption  # sizes read W x H
+
+
+def test_placement_keeps_labels_whole_inside_and_apart():
+    from core.overlays.placement import place
+
+    boxes = [[10, 0, 60, 40], [12, 2, 58, 38], [11, 1, 59, 39], [190, 90, 200, 100]]
+    rects = place(boxes, [[40, 12]] * 4, (0, 0, 200, 100))
+    assert not np.isnan(rects).any()
+    assert (rects[:, 0] >= 0).all() and (rects[:, 1] >= 0).all() and (rects[:, 2] <= 200).all() \
+        and (rects[:, 3] <= 100).all()
+    for i in range(4):
+        for j in range(i):
+            a, b = rects[i], rects[j]
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (i, j)
+    # an optional (faded) label with no free spot is left out rather than covering another
+    crowded = place([[0, 0, 10, 10]] * 8, [[200, 100]] * 8, (0, 0, 200, 100), optional=[False] + [True] * 7)
+    assert not np.isnan(crowded[0]).any() and np.isnan(crowded[1:]).all()
+
+
+def test_export_labels_are_whole_at_the_top_edge():
+    from core.overlays.layers import StageLayers
+
+    img = np.zeros((120, 200, 3), np.uint8)
+    sl = StageLayers("detections", [Boxes("detections.kept", np.array([[20, 0, 120, 60]], np.float32),
+                                          np.array([[255, 127, 14, 255]], np.uint8), width=2.0,
+                                          labels=["rectangle 1.00"])])
+    out = render(img, [sl])
+    # the label's filled background lies wholly inside the image, inside the box's top
+    ys, xs = np.nonzero((out == [255, 127, 14]).all(2))
+    assert ys.min() == 0 and ys.max() > 8 and xs.min() >= 19
+
+
+def test_box_edges_straddle_the_pixel_boundary_as_in_the_app():
+    """A box edge at x = 40 lies between pixels 39 and 40 (continuous coordinates, as the app and
+    the heatmaps have them): its drawn line is centred there, not on pixel 40's centre."""
+    from core.overlays.layers import StageLayers
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    sl = StageLayers("x", [Boxes("x", np.array([[40, 30, 80, 70]], np.float32),
+                                 np.array([[255, 255, 255, 255]], np.uint8), width=2.0)])
+    out = render(img, [sl]).astype(float)[..., 0]
+    row = out[50, 30:50]  # across the left edge
+    centre = (row * (np.arange(30, 50) + 0.5)).sum() / row.sum()
+    assert abs(centre - 40.0) < 0.15, centre
+    col = out[20:40, 60]  # across the top edge
+    centre = (col * (np.arange(20, 40) + 0.5)).sum() / col.sum()
+    assert abs(centre - 30.0) < 0.15, centre
+
+
+def test_faded_labels_are_legible(alex):
+    """Suppressed boxes' labels: text in their colour lightened on a dark background (contrast),
+    not the box's faint colour on a faded fill."""
+    from core.overlays.placement import FADED_BACKGROUND, faded_text
+
+    sl = layers_for(alex, "detections", {"suppressed": True})
+    faded = sl.layers[0]
+    assert faded.labels and (faded.colours[:, 3] < 200).all()
+
+    def lum(c):
+        return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+
+    for c in faded.colours[:5]:
+        assert lum(faded_text(c)) - lum(FADED_BACKGROUND) > 100
+
+
+# ---------------------------------------------------------------- the registry, lean traces
+def test_a_new_stage_is_one_registry_entry(alex):
+    import types
+
+    from core.cli_export import parse_overlays
+    from core.overlays import REGISTRY, Stage, available, register
+    from core.overlays.layers import StageLayers
+    from core.overlays.settings import defaults
+
+    mod = types.SimpleNamespace(layers=lambda tr, s: StageLayers("masks", [], f"masks at {s['opacity']}"))
+    register(Stage("masks", "Masks", mod, {"opacity": 0.5}, available=lambda tr: tr.masks is not None))
+    try:
+        assert "masks" not in available(alex) and "masks" in available(None)
+        assert defaults()["masks"] == {"opacity": 0.5} and "masks" in parse_overlays("all")
+        assert [sl.stage for sl in all_layers(alex)] == list(core.STAGES)  # skipped: this trace has none
+        from dataclasses import replace
+
+        with_masks = replace(alex, masks=object())
+        assert [sl.stage for sl in all_layers(with_masks)][-1] == "masks"
+        with pytest.raises(LensError, match="masks.opacity"):
+            layers_for(with_masks, "masks", {"opacity": 2})
+    finally:
+        del REGISTRY["masks"]
+    assert [st.key for st in REGISTRY.values()] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_lean_trace_names_the_part_a_stage_needs(alex):
+    from core.parts import Missing, fill, lean
+
+    sources = {}
+    from core.parts import HEAVY, expand
+
+    for pattern in HEAVY:
+        for path in expand(alex, pattern):
+            sources[path] = 5
+    from dataclasses import replace
+
+    thin, kept = lean(replace(alex, _state=None), sources)
+    assert layers_for(thin, "detections").layers  # light stages draw without any part
+    with pytest.raises(Missing) as m:
+        layers_for(thin, "features")
+    assert (m.value.source, m.value.path) == (5, ("features", "0", "data"))
+    with pytest.raises(Missing) as m:
+        layers_for(thin, "rois", {"roi": 2})
+    assert m.value.path == ("box_head", "pooled", 2)  # one RoI's row, not all of them
+    full = fill(thin, {(5, ("features", "0", "data")): kept[("features", "0", "data")],
+                       (5, ("box_head", "pooled", 2)): alex.box_head.pooled[2]})
+    np.testing.assert_array_equal(layers_for(full, "features").layers[0].data,
+                                  layers_for(alex, "features").layers[0].data)
+    np.testing.assert_array_equal(layers_for(full, "rois", {"roi": 2}).layers[-4].data,
+                                  layers_for(alex, "rois", {"roi": 2}).layers[-4].data)

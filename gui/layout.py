@@ -1,0 +1,86 @@
+"""The window's furniture: the central area (message bar, view, legend), the docks (stages and
+thresholds tabbed on the left, the inspector on the right: usable at 1024x700), the status line,
+and the menus (every dock can be brought back from the View menu)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QProgressBar, QVBoxLayout, QWidget
+
+from core.overlays import REGISTRY
+
+from .messages import MessageBar, StatusLine
+from .panels.inspector import Inspector
+from .panels.stages import StagePanel
+from .panels.thresholds import ThresholdPanel
+from .view.canvas import LensView
+from .view.legend import Legend
+
+
+def furnish(win) -> None:
+    win.view, win.legend, win.messages = LensView(), Legend(), MessageBar()
+    central = QWidget()
+    box = QVBoxLayout(central)
+    box.setContentsMargins(0, 0, 0, 0)
+    box.setSpacing(0)
+    for w, stretch in ((win.messages, 0), (win.view, 1), (win.legend, 0)):
+        box.addWidget(w, stretch)
+    win.setCentralWidget(central)
+    win.stages, win.thresholds, win.inspector = StagePanel(), ThresholdPanel(), Inspector()
+    win.docks = {}
+    for title, widget, area in (("Stages", win.stages, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                ("Thresholds", win.thresholds, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                ("Inspector", win.inspector, Qt.DockWidgetArea.RightDockWidgetArea)):
+        dock = QDockWidget(title, win)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        dock.setMinimumWidth(200)
+        win.addDockWidget(area, dock)
+        win.docks[title.lower()] = dock
+    win.tabifyDockWidget(win.docks["stages"], win.docks["thresholds"])
+    win.docks["stages"].raise_()
+    win.resizeDocks([win.docks["stages"], win.docks["inspector"]], [270, 290], Qt.Orientation.Horizontal)
+    win.busy = QProgressBar()
+    win.busy.setObjectName("busy")
+    win.busy.setRange(0, 0)
+    win.busy.setMaximumWidth(100)
+    win.busy.setVisible(False)
+    win.status = StatusLine(win.statusBar(), win.busy)
+
+
+def menus(win) -> None:
+    def act(menu, text, slot, shortcut=None, name=None):
+        a = QAction(text, win)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.triggered.connect(slot)
+        a.setObjectName(name or "")
+        menu.addAction(a)
+        win.addAction(a)
+        return a
+
+    m = win.menuBar().addMenu("&File")
+    act(m, "&Open…", win.open_dialog, QKeySequence.StandardKey.Open, "open")
+    win.recent_menu = m.addMenu("Open &Recent")
+    win.recent_menu.aboutToShow.connect(win.fill_recent)
+    act(m, "&Next image", lambda: win.files.step(1), "PgDown", "next")
+    act(m, "&Previous image", lambda: win.files.step(-1), "PgUp", "previous")
+    m.addSeparator()
+    act(m, "&Export annotated PNG…", win.actions_.export_dialog, "Ctrl+E", "export")
+    act(m, "&Copy annotated image", win.actions_.copy, "Ctrl+Shift+C", "copy")
+    act(m, "Save &window screenshot…", win.actions_.grab_dialog, "Ctrl+Shift+S", "grab")
+    m.addSeparator()
+    act(m, "&Quit", win.close, "Ctrl+Q", "quit")
+    act(win.menuBar().addMenu("&Model"), "Choose &model and weights…", win.model_dialog, "Ctrl+M", "model")
+    v = win.menuBar().addMenu("&View")
+    win.view_menu = v
+    act(v, "&Fit image", win.view.fit, "F", "fit")
+    act(v, "Back to the &view", win.view.setFocus, "Escape", "focus_view")
+    v.addSeparator()
+    for name, st in REGISTRY.items():
+        if st.key:
+            act(v, f"Toggle {st.title}", lambda _=False, n=name: win.key_toggle(n), str(st.key), f"toggle_{name}")
+    v.addSeparator()
+    for dock in win.docks.values():
+        v.addAction(dock.toggleViewAction())

@@ -1,0 +1,77 @@
+"""The app's side of the engine: it follows the state (a model chosen -> load it and trace the
+image again; an image shown -> trace it; a threshold changed -> retrace) and feeds the engine's
+replies back into the state. A model that does not load falls back by the state's policy; if the
+engine process dies, the user is told and offered a restart that reloads the model and retraces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+
+class Session(QObject):
+    busy_changed = Signal(bool)
+
+    def __init__(self, state, say, error, engine_factory=None, parent=None):
+        super().__init__(parent)
+        self.state, self.say, self.error = state, say, error
+        self.factory = engine_factory
+        self.engine = None
+        ev = state.events
+        ev.model.connect(self.load)
+        ev.image.connect(self._trace_image)
+        ev.params.connect(lambda key: self.engine and state.trace is not None
+                          and self.engine.retrace(state.effective_params()))
+
+    def start(self) -> None:
+        from .worker import EngineClient
+
+        self.engine = e = (self.factory or EngineClient)(self)
+        s = self.state
+        e.loaded.connect(s.model_loaded)
+        e.traced.connect(s.accept_trace)
+        e.part.connect(s.add_part)
+        e.failed.connect(self._failed)
+        e.status.connect(lambda t: self.say(t, 5000))
+        e.busy_changed.connect(self.busy_changed.emit)
+        e.died.connect(lambda why: self.error(f"{why}; the trace in progress is lost", "Restart engine", self.restart))
+        self.load(s.choice)
+
+    @property
+    def busy(self) -> bool:
+        return self.engine is not None and self.engine.busy
+
+    def restart(self) -> None:
+        """A fresh engine process: the model loaded again, the image traced again."""
+        self.engine.restart()
+        self.load(self.state.choice)
+
+    def load(self, choice) -> None:
+        if self.engine is None:
+            return
+        self.say(f"loading {choice.name}…")
+        self.engine.load(choice.name, choice.weights, choice.device)
+        if self.state.image_path:
+            self.engine.trace(self.state.image_path, self.state.params)
+
+    def _trace_image(self, path: str) -> None:
+        if self.engine is not None:
+            self.engine.trace(path, self.state.params)
+            self.say(f"tracing {Path(path).name}…")
+
+    def fetch(self, source: int, path: tuple) -> None:
+        if self.engine is not None:
+            self.engine.fetch(source, path)
+
+    def _failed(self, kind: str, message: str) -> None:
+        if kind == "load":
+            fallback = self.state.model_failed()
+            if fallback is not None:
+                message += " - falling back to the demo model"
+                self.load(fallback)
+        self.error(message)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()

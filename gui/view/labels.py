@@ -1,0 +1,98 @@
+"""Box and line labels of one stage, screen-sized and placed on screen by the core's rule
+(core.overlays.placement): whole, inside the view, not on each other; the faded labels of
+suppressed boxes on a dark background in their box's colour, so they stay readable. The item's
+bounds are the placed labels themselves (recomputed when the view zooms, pans or resizes), so
+nothing is clipped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
+
+from core.overlays.layers import Boxes, Lines
+from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items, place
+
+
+def stage_label_items(stage_layers) -> list[tuple]:
+    """Line labels first, then box labels, each most important first (as the export places them)."""
+    return (line_label_items(stage_layers.layers, lambda lay: isinstance(lay, Lines))
+            + label_items(stage_layers.layers, lambda lay: isinstance(lay, Boxes)))
+
+
+class LabelsItem(pg.GraphicsObject):
+    def __init__(self, items: list[tuple], point_size: float = 9.0):
+        super().__init__()
+        self.items = items  # (box xyxy in image pixels, text, RGBA, faded), most important first
+        self.font = QFont()
+        self.font.setPointSizeF(point_size)
+        fm = QFontMetricsF(self.font)
+        self._sizes = np.array([(fm.horizontalAdvance(t) + 8, fm.height() + 3) for _, t, _, _ in items],
+                               np.float64).reshape(-1, 2)
+        self._rects = np.zeros((0, 4))  # placed, device pixels
+        self._bounds = QRectF()
+        self._dt_inv = None
+        self.setZValue(1000)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def relayout(self, taken=None) -> np.ndarray:
+        """Place the labels on screen, avoiding ``taken`` (device rectangles of labels placed
+        before, by stages drawn above); returns the rectangles placed."""
+        dt = self.deviceTransform_()
+        view = self.getViewWidget()
+        if dt is None or view is None or not self.items:
+            return np.zeros((0, 4))
+        inv, ok = dt.inverted()
+        if not ok:
+            return np.zeros((0, 4))
+        dev = []
+        for box, *_ in self.items:
+            a, b = dt.map(QPointF(float(box[0]), float(box[1]))), dt.map(QPointF(float(box[2]), float(box[3])))
+            dev.append((min(a.x(), b.x()), min(a.y(), b.y()), max(a.x(), b.x()), max(a.y(), b.y())))
+        vp = view.viewport()
+        rects = place(dev, self._sizes, (2, 2, vp.width() - 2, vp.height() - 2), optional=[it[3] for it in self.items],
+                      taken=taken)
+        self._rects = rects
+        self._dt_inv = inv
+        ok_rows = rects[~np.isnan(rects[:, 0])]
+        self.prepareGeometryChange()
+        if len(ok_rows):
+            union = QRectF(QPointF(ok_rows[:, 0].min(), ok_rows[:, 1].min()),
+                           QPointF(ok_rows[:, 2].max(), ok_rows[:, 3].max())).adjusted(-1, -1, 1, 1)
+            self._bounds = inv.mapRect(union)
+        else:
+            self._bounds = QRectF()
+        self.update()
+        return ok_rows
+
+    def placed(self) -> list[tuple[str, tuple]]:
+        """(text, device rectangle) of every label shown (tests read this)."""
+        return [(it[1], tuple(r)) for it, r in zip(self.items, self._rects) if not np.isnan(r[0])]
+
+    def paint(self, painter, *args) -> None:
+        if self._dt_inv is None or not len(self._rects):
+            return
+        to_paint = self._dt_inv * painter.transform()
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(painter.RenderHint.TextAntialiasing, True)
+        painter.setFont(self.font)
+        for (_, text, colour, faded), r in zip(self.items, self._rects):
+            if np.isnan(r[0]):
+                continue
+            rect = to_paint.mapRect(QRectF(QPointF(r[0], r[1]), QPointF(r[2], r[3])))
+            bg = FADED_BACKGROUND if faded else colour[:3]
+            fg = faded_text(colour) if faded else ink(colour)
+            painter.fillRect(rect, QColor(int(bg[0]), int(bg[1]), int(bg[2]), 235))
+            painter.setPen(QColor(*fg))
+            painter.drawText(rect.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
+        painter.restore()
+
+
+def make_labels(stage_layers) -> LabelsItem | None:
+    items = stage_label_items(stage_layers)
+    return LabelsItem(items) if items else None
+
