@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
         s, ev = self.state, self.state.events
         self.files.opened.connect(s.set_image)
         self.files.failed.connect(lambda path, msg: self.show_error(msg))
-        self.files.skipped.connect(lambda msg: self.say(msg, 15000))
+        self.files.skipped.connect(self.messages.show_message)
         self.files.edge.connect(lambda msg: self.say(msg, 5000))
         ev.image.connect(self._image_shown)
         ev.trace.connect(self._trace_shown)

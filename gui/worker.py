@@ -37,6 +37,7 @@ class EngineClient(QObject):
     status = Signal(str)
     busy_changed = Signal(bool)
     died = Signal(str)
+    replied = Signal(str, int, object)  # every reply as it comes (kind, seq, body): progress, tests
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -158,6 +159,7 @@ class EngineClient(QObject):
     # ---- replies
     def _on_message(self, kind: str, seq: int, body) -> None:
         body = body if isinstance(body, dict) else {}
+        self.replied.emit(kind, seq, body)
         if kind == "status":
             self.status.emit(str(body.get("text", "")))
         elif kind == "loaded":

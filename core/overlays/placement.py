@@ -6,22 +6,24 @@ Each label tries, in order: above the box's top-left corner, inside it at the to
 above its top-right corner, inside at the bottom-left, inside at the top-right, beside it right and
 left, then stacked further above and below; each candidate is pushed inside the drawing area, and
 the first that overlaps no label placed before it wins.
-Labels are placed in priority order (the caller lists the most important first). A label with no
-free spot takes the least covered one, or is left out when it is ``optional`` (the faded labels
-of suppressed boxes)."""
+Labels are placed in priority order (the caller lists the most important first), every required
+label before any optional one (the faded labels of suppressed boxes). A required label with no free
+spot takes the least covered one; an optional one is then left out."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def candidates(box, w: float, h: float) -> list[tuple[float, float]]:
+def candidates(box, w: float, h: float) -> np.ndarray:
+    """[C, 2] top-left corners to try for a w x h label of ``box``, best first."""
     x0, y0, x1, y1 = (float(v) for v in box)
     out = [(x0, y0 - h), (x0, y0), (x0, y1), (x1 - w, y0 - h), (x0, y1 - h), (x1 - w, y0), (x1, y0), (x0 - w, y0),
            (x0, y0 + h), (x1 - w, y1)]
-    for k in range(1, 4):
-        out += [(x0, y0 - h * (k + 1)), (x0, y1 + h * k), (x0, y0 + h * (k + 1))]
-    return out
+    for k in range(1, 7):
+        out += [(x0, y0 - h * (k + 1)), (x0, y1 + h * k), (x1, y0 + h * k), (x0 - w, y0 + h * k), (x1, y0 - h * k),
+                (x0 - w, y0 - h * k)]
+    return np.array(out, np.float64)
 
 
 def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
@@ -33,32 +35,32 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
     n = len(boxes)
     optional = np.zeros(n, bool) if optional is None else np.asarray(optional, bool)
     ax0, ay0, ax1, ay1 = (float(v) for v in area)
-    placed = np.zeros((n + (0 if taken is None else len(taken)), 4))
-    k = 0
-    if taken is not None and len(taken):
-        placed[:len(taken)] = np.asarray(taken, np.float64).reshape(-1, 4)
-        k = len(taken)
+    extra = 0 if taken is None else len(taken)
+    placed = np.zeros((n + extra, 4))
+    if extra:
+        placed[:extra] = np.asarray(taken, np.float64).reshape(-1, 4)
+    k = extra
     out = np.full((n, 4), np.nan)
-    for i in range(n):
+    for i in [*np.nonzero(~optional)[0], *np.nonzero(optional)[0]]:
         w, h = sizes[i]
-        best, best_cover = None, np.inf
-        for cx, cy in candidates(boxes[i], w, h):
-            x = min(max(cx, ax0), max(ax1 - w, ax0))
-            y = min(max(cy, ay0), max(ay1 - h, ay0))
-            if k:
-                p = placed[:k]
-                ow = np.clip(np.minimum(p[:, 2], x + w) - np.maximum(p[:, 0], x), 0, None)
-                oh = np.clip(np.minimum(p[:, 3], y + h) - np.maximum(p[:, 1], y), 0, None)
-                cover = float((ow * oh).sum())
-            else:
-                cover = 0.0
-            if cover < best_cover:
-                best, best_cover = (x, y), cover
-                if cover == 0.0:
-                    break
-        if best_cover > 0.0 and optional[i]:
+        c = candidates(boxes[i], w, h)
+        c[:, 0] = np.clip(c[:, 0], ax0, max(ax1 - w, ax0))  # pushed inside the drawing area
+        c[:, 1] = np.clip(c[:, 1], ay0, max(ay1 - h, ay0))
+        if k:
+            p = placed[:k]
+            ow = np.clip(np.minimum(p[None, :, 2], c[:, None, 0] + w) - np.maximum(p[None, :, 0], c[:, None, 0]), 0, None)
+            oh = np.clip(np.minimum(p[None, :, 3], c[:, None, 1] + h) - np.maximum(p[None, :, 1], c[:, None, 1]), 0, None)
+            cover = (ow * oh).sum(1)
+        else:
+            cover = np.zeros(len(c))
+        free = np.nonzero(cover == 0)[0]
+        if len(free):
+            j = int(free[0])
+        elif optional[i]:
             continue
-        out[i] = (best[0], best[1], best[0] + w, best[1] + h)
+        else:
+            j = int(np.argmin(cover))
+        out[i] = (c[j, 0], c[j, 1], c[j, 0] + w, c[j, 1] + h)
         placed[k] = out[i]
         k += 1
     return out

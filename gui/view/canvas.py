@@ -5,12 +5,12 @@ covers [j, j+1) x [i, i+1), as in the core and the export."""
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from core.overlays import REGISTRY
+from core.overlays.placement import place
 
 from . import make_item
 from .labels import make_labels
@@ -31,12 +31,14 @@ class LensView(pg.GraphicsView):
         self.photo = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.photo)
         self.groups: dict[str, pg.ItemGroup] = {}
+        self.label_groups: dict[str, pg.ItemGroup] = {}  # above every stage's boxes
         self.items: dict[str, list] = {}
         self.labels: dict[str, object] = {}
         self.layers: dict[str, object] = {}  # stage -> the StageLayers shown
         for st in [*REGISTRY, SELECTION]:
             self._group(st)
         self.groups[SELECTION].setVisible(True)
+        self.label_groups[SELECTION].setVisible(True)
         self.image_size = (0, 0)
         self.vb.sigTransformChanged.connect(self.relayout_labels)
         self.scene().sigMouseMoved.connect(self._moved)
@@ -51,11 +53,13 @@ class LensView(pg.GraphicsView):
 
     def _group(self, stage: str) -> pg.ItemGroup:
         if stage not in self.groups:
-            g = pg.ItemGroup()
-            g.setZValue(1000 if stage == SELECTION else len(self.groups) + 1)
-            g.setVisible(False)
-            self.vb.addItem(g, ignoreBounds=True)
-            self.groups[stage] = g
+            z = 1000 if stage == SELECTION else len(self.groups) + 1
+            for store, zz in ((self.groups, z), (self.label_groups, 2000 + z)):
+                g = pg.ItemGroup()
+                g.setZValue(zz)
+                g.setVisible(False)
+                self.vb.addItem(g, ignoreBounds=True)
+                store[stage] = g
             self.items[stage] = []
         return self.groups[stage]
 
@@ -105,7 +109,7 @@ class LensView(pg.GraphicsView):
             self._add(stage, g, make_item(layer), layer)
         labels = make_labels(stage_layers)
         if labels is not None:
-            self._add(stage, g, labels, None)
+            self._add(stage, self.label_groups[stage], labels, None)
             self.labels[stage] = labels
         self.relayout_labels()
 
@@ -124,16 +128,30 @@ class LensView(pg.GraphicsView):
         g = self._group(stage)
         if g.isVisible() != on:
             g.setVisible(on)
+            self.label_groups[stage].setVisible(on)
             self.relayout_labels()
 
     def relayout_labels(self, *_) -> None:
-        """Place the labels of the visible stages on screen, top stage first, each avoiding the
-        labels placed before it (so a detection's label never sits on a proposal's)."""
-        taken = np.zeros((0, 4))
+        """Place the labels of all visible stages on screen together, top stage first (so a
+        detection's label never sits on a proposal's), inside the view."""
+        parts, boxes, sizes, optional = [], [], [], []
         for st in reversed(list(self.groups)):
             lab = self.labels.get(st)
-            if lab is not None and self.groups[st].isVisible():
-                taken = np.concatenate([taken, lab.relayout(taken)])
+            if lab is None or not self.groups[st].isVisible():
+                continue
+            got = lab.device_boxes()
+            if got is None:
+                continue
+            parts.append((lab, got[0], len(boxes), len(got[1])))
+            boxes += got[1]
+            sizes += list(lab.sizes)
+            optional += [it[3] for it in lab.items]
+        if not parts:
+            return
+        vp = self.viewport()
+        rects = place(boxes, sizes, (2, 2, vp.width() - 2, vp.height() - 2), optional=optional)
+        for lab, dt, start, n in parts:
+            lab.set_rects(dt, rects[start:start + n])
 
     def visible_layers(self) -> list:
         """The StageLayers of the visible stages, in drawing order (for hit tests)."""

@@ -1,8 +1,8 @@
-"""Box and line labels of one stage, screen-sized and placed on screen by the core's rule
-(core.overlays.placement): whole, inside the view, not on each other; the faded labels of
-suppressed boxes on a dark background in their box's colour, so they stay readable. The item's
-bounds are the placed labels themselves (recomputed when the view zooms, pans or resizes), so
-nothing is clipped."""
+"""Box and line labels of one stage, screen-sized. The view places the labels of all visible
+stages together by the core's rule (core.overlays.placement; LensView.relayout_labels): whole,
+inside the view, not on each other. The faded labels of suppressed boxes are drawn on a dark
+background in their box's colour, so they stay readable. The item's bounds are the placed labels
+themselves (recomputed when the view zooms, pans or resizes), so nothing is clipped."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 
 from core.overlays.layers import Boxes, Lines
-from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items, place
+from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items
 
 
 def stage_label_items(stage_layers) -> list[tuple]:
@@ -28,7 +28,7 @@ class LabelsItem(pg.GraphicsObject):
         self.font = QFont()
         self.font.setPointSizeF(point_size)
         fm = QFontMetricsF(self.font)
-        self._sizes = np.array([(fm.horizontalAdvance(t) + 8, fm.height() + 3) for _, t, _, _ in items],
+        self.sizes = np.array([(fm.horizontalAdvance(t) + 8, fm.height() + 3) for _, t, _, _ in items],
                                np.float64).reshape(-1, 2)
         self._rects = np.zeros((0, 4))  # placed, device pixels
         self._bounds = QRectF()
@@ -38,35 +38,32 @@ class LabelsItem(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self._bounds
 
-    def relayout(self, taken=None) -> np.ndarray:
-        """Place the labels on screen, avoiding ``taken`` (device rectangles of labels placed
-        before, by stages drawn above); returns the rectangles placed."""
+    def device_boxes(self):
+        """(the item -> device transform, the labelled boxes in device pixels), or None."""
         dt = self.deviceTransform_()
-        view = self.getViewWidget()
-        if dt is None or view is None or not self.items:
-            return np.zeros((0, 4))
-        inv, ok = dt.inverted()
-        if not ok:
-            return np.zeros((0, 4))
+        if dt is None or not self.items:
+            return None
         dev = []
         for box, *_ in self.items:
             a, b = dt.map(QPointF(float(box[0]), float(box[1]))), dt.map(QPointF(float(box[2]), float(box[3])))
             dev.append((min(a.x(), b.x()), min(a.y(), b.y()), max(a.x(), b.x()), max(a.y(), b.y())))
-        vp = view.viewport()
-        rects = place(dev, self._sizes, (2, 2, vp.width() - 2, vp.height() - 2), optional=[it[3] for it in self.items],
-                      taken=taken)
-        self._rects = rects
-        self._dt_inv = inv
-        ok_rows = rects[~np.isnan(rects[:, 0])]
+        return dt, dev
+
+    def set_rects(self, dt, rects: np.ndarray) -> None:
+        """Show the labels at ``rects`` (device pixels; NaN rows are left out)."""
+        inv, ok = dt.inverted()
+        if not ok:
+            return
+        self._rects, self._dt_inv = rects, inv
+        shown = rects[~np.isnan(rects[:, 0])]
         self.prepareGeometryChange()
-        if len(ok_rows):
-            union = QRectF(QPointF(ok_rows[:, 0].min(), ok_rows[:, 1].min()),
-                           QPointF(ok_rows[:, 2].max(), ok_rows[:, 3].max())).adjusted(-1, -1, 1, 1)
+        if len(shown):
+            union = QRectF(QPointF(shown[:, 0].min(), shown[:, 1].min()),
+                           QPointF(shown[:, 2].max(), shown[:, 3].max())).adjusted(-1, -1, 1, 1)
             self._bounds = inv.mapRect(union)
         else:
             self._bounds = QRectF()
         self.update()
-        return ok_rows
 
     def placed(self) -> list[tuple[str, tuple]]:
         """(text, device rectangle) of every label shown (tests read this)."""

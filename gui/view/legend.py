@@ -65,7 +65,7 @@ class Legend(QScrollArea):
         if stage_layers is None and not note:
             self._refresh()
             return
-        row = QWidget()
+        row = QWidget(self.widget())
         row.setObjectName(f"legend_{stage}")
         v = QVBoxLayout(row)
         v.setContentsMargins(0, 0, 0, 0)
@@ -78,10 +78,10 @@ class Legend(QScrollArea):
         for layer in (stage_layers.layers if stage_layers is not None else []):
             if isinstance(layer, Heatmap) and layer.colorbar:
                 v.addWidget(ColourBar(layer))
-        row.setVisible(visible)
         self.rows[stage] = row
         idx = [s for s in self.order if s in self.rows].index(stage) if stage in self.order else len(self.rows) - 1
         self._lay.insertWidget(min(idx, self._lay.count() - 1), row)
+        row.setVisible(visible)
         self._refresh()
 
     def set_visible(self, stage: str, on: bool) -> None:

@@ -39,9 +39,14 @@ def scenes(tmp_path):
 
 
 def wait_trace(qtbot, win, name=None, timeout=90_000):
-    qtbot.waitUntil(lambda: win.trace is not None and (name is None or win.trace.meta.name == name)
+    """Wait until the window shows a trace (of ``name``) with every visible stage built."""
+    qtbot.waitUntil(lambda: win.state.trace is not None and (name is None or win.state.trace.meta.name == name)
                     and win.settled, timeout=timeout)
-    return win.trace
+    return win.state.trace
+
+
+def wait_settled(qtbot, win, timeout=60_000):
+    qtbot.waitUntil(lambda: win.settled, timeout=timeout)
 
 
 @pytest.fixture
@@ -50,10 +55,10 @@ def make_window(qtbot, qsettings):
 
     made = []
 
-    def make(images=(), **kw):
+    def make(images=(), size=(1200, 800), **kw):
         w = MainWindow(list(images), settings=qsettings, **kw)
         qtbot.addWidget(w)
-        w.resize(1200, 800)
+        w.resize(*size)
         w.show()
         made.append(w)
         return w
@@ -65,8 +70,21 @@ def make_window(qtbot, qsettings):
             assert not w.engine.is_alive(), "the engine process outlived its window"
 
 
-def view_pixels(win) -> np.ndarray:
-    img = win.view.grab().toImage().convertToFormat(win.view.grab().toImage().Format.Format_RGB888)
+def grab(widget) -> np.ndarray:
+    img = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB888)
     w, h = img.width(), img.height()
     arr = np.frombuffer(img.constBits(), np.uint8, img.bytesPerLine() * h).reshape(h, img.bytesPerLine())
     return arr[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def view_pixels(win) -> np.ndarray:
+    return grab(win.view)
+
+
+def activate(qtbot, win):
+    """Make the window the active one (shortcuts only reach an active window)."""
+    from PySide6.QtWidgets import QApplication
+
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    win.view.setFocus()

@@ -1,0 +1,112 @@
+"""What the user sees around the photo: the legend area (captions, colour bars with their range),
+labels whole and apart, the status line's two parts, a small screen, and the engine dying."""
+
+import os
+import signal
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from core.overlays.layers import Heatmap
+
+from .conftest import activate, wait_settled, wait_trace
+
+
+def test_legend_shows_captions_and_colour_bars_not_the_photo(make_window, scenes, qtbot):
+    win = make_window([scenes[0]])
+    tr = wait_trace(qtbot, win, scenes[0])
+    activate(qtbot, win)
+    for key in "124":
+        qtbot.keyClick(win.view, key)
+    wait_settled(qtbot, win)
+    caps = win.legend.captions()
+    assert any(c.startswith("features") and "overhangs" in c for c in caps)  # the grid explained
+    assert any(c.startswith("objectness") for c in caps) and any(c.startswith("input") for c in caps)
+    from gui.view.legend import ColourBar
+
+    bars = [b for b in win.legend.findChildren(ColourBar) if b.isVisibleTo(win.legend)]
+    hms = [lay for st in ("features", "objectness") for lay in win.view.layers[st].layers if isinstance(lay, Heatmap)]
+    assert sorted(b.range for b in bars) == sorted((h.vmin, h.vmax) for h in hms)
+    assert bars[0].lo.text() and bars[0].hi.text()
+    # nothing but layers of the stages on the photo: no text items over it
+    from gui.view.text import TextGroup
+
+    assert not [it for items in win.view.items.values() for it in items if isinstance(it, TextGroup)]
+    qtbot.keyClick(win.view, "2")
+    assert not any(c.startswith("features") for c in win.legend.captions())
+    assert tr is not None
+
+
+def test_labels_are_whole_apart_and_inside_the_view(make_window, scenes, qtbot):
+    win = make_window([scenes[0]])
+    wait_trace(qtbot, win, scenes[0])
+    win.set_setting("detections", "suppressed", True)
+    win.state.set_visible("proposals", True)
+    win.state.set_visible("anchors", True)
+    wait_settled(qtbot, win)
+    vp = win.view.viewport()
+    placed = [r for st in win.view.labels for _, r in win.view.labels[st].placed()
+              if win.view.groups[st].isVisible()]
+    assert len(placed) > 10
+    r = np.array(placed)
+    assert (r[:, 0] >= 0).all() and (r[:, 1] >= 0).all() and (r[:, 2] <= vp.width()).all() \
+        and (r[:, 3] <= vp.height()).all()  # whole: inside the view
+    over = 0
+    for i in range(len(r)):
+        for j in range(i):
+            w = min(r[i, 2], r[j, 2]) - max(r[i, 0], r[j, 0])
+            h = min(r[i, 3], r[j, 3]) - max(r[i, 1], r[j, 1])
+            over += w > 0.5 and h > 0.5
+    assert over == 0  # apart
+    # zoomed in on the top-left corner, the labels are placed again, still inside
+    win.view.vb.setRange(xRange=(0, 60), yRange=(0, 40), padding=0)
+    qtbot.waitUntil(lambda: all(rr[1] >= 0 for st in win.view.labels for _, rr in win.view.labels[st].placed()))
+
+
+def test_status_messages_and_the_hover_readout_show_together(make_window, scenes, qtbot):
+    win = make_window([scenes[0]])
+    tr = wait_trace(qtbot, win, scenes[0])
+    b = tr.detections.final_boxes_image[0]
+    qtbot.mouseMove(win.view.viewport(), win.view.to_widget(float(b[0] + b[2]) / 2, float(b[1] + b[3]) / 2).toPoint())
+    qtbot.waitUntil(lambda: win.status.readout.text().startswith("x "))
+    win.say("exported somewhere.png and its .json sidecar")
+    assert win.status.message.isVisible() and win.status.readout.isVisible()
+    assert win.status.message.text().startswith("exported") and win.status.readout.text().startswith("x ")
+    assert win.status.message.geometry().right() <= win.status.readout.geometry().left()
+
+
+def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
+    win = make_window([scenes[0]], size=(1024, 700))
+    wait_trace(qtbot, win, scenes[0])
+    assert win.width() <= 1024 and win.height() <= 700
+    assert win.view.width() >= 420 and win.view.height() >= 350
+    for dock in win.docks.values():
+        assert dock.toggleViewAction() in win.view_menu.actions()
+        dock.toggleViewAction().trigger()
+        assert not dock.isVisible()
+        dock.toggleViewAction().trigger()
+        assert dock.isVisibleTo(win)
+    t = win.inspector.table
+    win.docks["inspector"].show()
+    qtbot.waitUntil(lambda: t.isVisible())
+    head = t.header()
+    assert sum(head.sectionSize(i) for i in range(head.count())) <= t.viewport().width() + 1  # columns fit
+    assert not t.horizontalScrollBar().isVisible()
+
+
+def test_engine_death_is_said_and_a_restart_reloads_and_retraces(make_window, scenes, qtbot):
+    win = make_window([scenes[0]])
+    wait_trace(qtbot, win, scenes[0])
+    old = win.engine.pid
+    win.state.set_visible("features", True)  # parts will have to come from the new engine
+    wait_settled(qtbot, win)
+    os.kill(old, signal.SIGKILL)
+    qtbot.waitUntil(lambda: win.messages.isVisible() and "engine stopped" in win.messages.text.text(), timeout=10_000)
+    assert "killed by signal 9" in win.messages.text.text()
+    assert not win.busy.isVisible() and not win.session.busy
+    assert win.messages.button.isVisible() and win.messages.button.text() == "Restart engine"
+    qtbot.mouseClick(win.messages.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.engine.pid != old and win.engine.is_alive())
+    prev = win.state.trace
+    qtbot.waitUntil(lambda: win.state.trace is not prev and win.settled, timeout=90_000)
+    assert win.state.trace.meta.name == scenes[0] and "features" in win.view.layers
