@@ -319,6 +319,10 @@ def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     fd = int(args[0])
     os.set_inheritable(fd, False)  # nothing this process starts gets the model's socket
+    try:  # a background worker: the app's window gets the CPU first
+        os.nice(int(os.environ.get("RCNN_LENS_ENGINE_NICE", "5")))
+    except (OSError, ValueError):
+        pass
     serve(socket.socket(fileno=fd))
     return 0
 

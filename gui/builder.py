@@ -1,11 +1,16 @@
-"""From the state to the view: each stage's layers built into items one stage per event-loop turn
-(visible stages first), so a new trace never blocks the window for the sum of all stages. A
-visible stage whose arrays the engine kept (core.parts) asks for them and is built again when they
-come; a hidden one waits until it is shown. Also the legend rows and the selection's path."""
+"""From the state to the view. Each stage's layer data is computed off the GUI thread (a worker
+thread: numpy reductions and colour tables release the GIL), one stage at a time, visible stages
+first; the GUI thread only turns finished layers into items. A result that a newer trace or a
+newer setting made stale is dropped. A visible stage whose arrays the engine kept (core.parts)
+asks for them and is built again when they come; a hidden one waits until it is shown. Also the
+legend rows and the selection's path."""
 
 from __future__ import annotations
 
+import copy
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -15,6 +20,19 @@ from core.overlays import selection as selection_overlay
 from core.parts import Missing
 
 from .view.canvas import SELECTION
+
+
+class _Bridge(QObject):
+    done = Signal(object, str, object, object)  # token, stage, StageLayers, error
+
+
+def _compute(trace, stage: str, settings: dict):
+    try:
+        return layers_for(trace, stage, settings), None
+    except (Missing, LensError) as err:
+        return None, err
+    except Exception as err:  # noqa: BLE001 - shown as a message, the app goes on
+        return None, LensError(stage, f"cannot draw ({type(err).__name__}: {err})")
 
 
 class StageBuilder(QObject):
@@ -28,18 +46,29 @@ class StageBuilder(QObject):
         self.queue: list[str] = []
         self.waiting: dict[str, tuple] = {}  # stage -> (source, path) it waits for
         self.stopped = False
+        self.inflight: str | None = None
         self.last_build_ms = 0.0
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(0)
-        self._timer.timeout.connect(self._next)
+        self._gen = 0
+        self._version: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="layers")
+        # the GUI thread must not queue behind this worker for the GIL: hand it over often (the
+        # default 5 ms per hand-over adds up over the Qt calls of one event)
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        self._bridge = _Bridge()
+        self._bridge.done.connect(self._finished)
+        self._results: list = []
+        self._apply_timer = QTimer(self)  # one stage's items per event-loop turn: the loop breathes
+        self._apply_timer.setSingleShot(True)
+        self._apply_timer.setInterval(0)
+        self._apply_timer.timeout.connect(self._apply_next)
 
     @property
     def settled(self) -> bool:
-        return not self.queue and not any(self.state.visible.get(s) for s in self.waiting)
+        return not self.queue and self.inflight is None and not self._results and not any(self.state.visible.get(s) for s in self.waiting)
 
     def rebuild_all(self) -> None:
         st = self.state
+        self._gen += 1
         self.waiting = {}
         have = st.available_stages()
         self.view.clear_stages()
@@ -47,40 +76,59 @@ class StageBuilder(QObject):
         self.legend.set_order(have)
         self.queue = [s for s in have if st.visible.get(s)] + [s for s in have if not st.visible.get(s)]
         self.show_selection()
-        self._timer.start()
+        self._kick()
 
     def rebuild(self, stage: str) -> None:
+        self._version[stage] = self._version.get(stage, 0) + 1
         if stage not in self.queue:
             self.queue.insert(0, stage)
-        self._timer.start()
+        self._kick()
 
-    def _next(self) -> None:
-        if self.stopped or not self.queue:
+    def _token(self, stage: str):
+        return self._gen, self._version.get(stage, 0)
+
+    def _kick(self) -> None:
+        st = self.state
+        while self.inflight is None and self.queue and not self.stopped:
+            stage = self.queue.pop(0)
+            if st.trace is None or stage not in st.available_stages():
+                continue
+            self.inflight = stage
+            token = self._token(stage)
+            fut = self._pool.submit(_compute, st.trace, stage, copy.deepcopy(st.settings[stage]))
+            fut.add_done_callback(lambda f, t=token, s=stage: self._bridge.done.emit(t, s, *f.result()))
+
+    def _finished(self, token, stage: str, sl, err) -> None:
+        self.inflight = None
+        self._results.append((token, stage, sl, err))
+        self._apply_timer.start()
+        self._kick()  # the next stage computes while this one's items are made
+
+    def _apply_next(self) -> None:
+        if not self._results:
             return
-        self.build(self.queue.pop(0))
-        if self.queue:
-            self._timer.start()
+        token, stage, sl, err = self._results.pop(0)
+        if not self.stopped and token == self._token(stage):
+            self._apply(stage, sl, err)
+        self._kick()
+        if self._results:
+            self._apply_timer.start()
         elif self.settled:
             self.settled_changed.emit(True)
 
-    def build(self, stage: str) -> None:
-        st = self.state
-        if st.trace is None or stage not in st.available_stages():
-            return
+    def _apply(self, stage: str, sl, err) -> None:
         t = time.perf_counter()
         self.waiting.pop(stage, None)
-        visible = bool(st.visible.get(stage))
-        try:
-            sl = layers_for(st.trace, stage, st.settings[stage])
-        except Missing as m:
-            self.waiting[stage] = (m.source, m.path)
+        visible = bool(self.state.visible.get(stage))
+        if isinstance(err, Missing):
+            self.waiting[stage] = (err.source, err.path)
             self.view.set_stage(stage, None)
-            self.legend.set_stage(stage, None, visible, note=f"{stage}: fetching {'.'.join(map(str, m.path))} "
+            self.legend.set_stage(stage, None, visible, note=f"{stage}: fetching {'.'.join(map(str, err.path))} "
                                                                "from the engine…")
             if visible:
-                self.fetch(m.source, m.path)
+                self.fetch(err.source, err.path)
             return
-        except LensError as err:
+        if err is not None:
             self.view.set_stage(stage, None)
             self.legend.set_stage(stage, None, visible, note=f"{stage}: {err}")
             self.error(str(err))
@@ -110,3 +158,7 @@ class StageBuilder(QObject):
             return
         self.view.set_stage(SELECTION, selection_overlay.layers(st.trace, sel))
         self.view.set_visible(SELECTION, True)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self._pool.shutdown(wait=False, cancel_futures=True)

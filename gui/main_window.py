@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         self.view.hovered.connect(self._hover)
         self.view.left.connect(lambda: self.status.readout.setText(""))
         self.view.clicked.connect(self.click)
-        self.builder.built.connect(self._built)
+        self.builder.settled_changed.connect(self._built)
 
     def start(self) -> None:
         """Start the engine and read the first image (after show: the window comes first)."""
@@ -114,8 +114,8 @@ class MainWindow(QMainWindow):
         self.say(f"{Path(tr.meta.name).name}: {n} detection{'s' if n != 1 else ''}, "
                  f"{sum(tr.timings_ms.values()):.0f} ms ({tr.model}, {tr.weights})")
 
-    def _built(self, stage: str) -> None:
-        if REPORT and self.builder.settled and self.state.trace is not None:
+    def _built(self, _settled: bool) -> None:
+        if REPORT and self.state.trace is not None:
             print(f"traced {len(self.state.trace.detections.keep)}", flush=True)
 
     def _selection_shown(self, sel) -> None:
@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self.inspector.show_selection(self.state.trace, sel)
 
     def _visible_changed(self, stage: str, on: bool) -> None:
-        self.stages.show_state(self.state)
+        self.stages.show_visible(stage, on)
         self.builder.set_visible(stage, on)
         if REPORT:
             print(f"stage {stage} {'on' if on else 'off'}", flush=True)
@@ -207,7 +207,8 @@ class MainWindow(QMainWindow):
             self.open_image(files[0])
 
     def closeEvent(self, ev) -> None:  # noqa: N802
-        self._closing = self.builder.stopped = True
+        self._closing = True
+        self.builder.stop()
         self.persist.save_window(self)
         self.persist.save_stages(self.state.settings, self.state.visible)
         self.persist.sync()

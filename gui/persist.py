@@ -11,6 +11,8 @@ from PySide6.QtCore import QByteArray, QSettings
 class Persist:
     def __init__(self, qsettings: QSettings | None = None):
         self.q = qsettings or QSettings("rcnn-lens", "rcnn-lens")
+        self._files: dict = {}  # recent files and folders: kept here, written at close (a QSettings
+        # write costs tens of milliseconds on the GUI thread; paging must not pay it per image)
 
     def _json(self, key: str, default):
         try:
@@ -37,17 +39,22 @@ class Persist:
 
     # ---- files
     def recent(self) -> list[str]:
-        return [str(p) for p in self._json("recent", [])]
+        if "recent" not in self._files:
+            self._files["recent"] = [str(p) for p in self._json("recent", [])]
+        return list(self._files["recent"])
 
     def add_recent(self, path: str) -> None:
-        self.q.setValue("recent", json.dumps([path, *[p for p in self.recent() if p != path]][:10]))
+        self._files["recent"] = [path, *[p for p in self.recent() if p != path]][:10]
 
     def last_dir(self, kind: str) -> str:
         """The folder the ``kind`` dialog (open, export, grab) used last; "" if none."""
-        return self.q.value(f"{kind}_dir", "") or ""
+        key = f"{kind}_dir"
+        if key not in self._files:
+            self._files[key] = self.q.value(key, "") or ""
+        return self._files[key]
 
     def set_last_dir(self, kind: str, folder: str) -> None:
-        self.q.setValue(f"{kind}_dir", str(folder))
+        self._files[f"{kind}_dir"] = str(folder)
 
     # ---- window
     def restore_window(self, win) -> None:
@@ -62,4 +69,6 @@ class Persist:
         self.q.setValue("window_state", win.saveState())
 
     def sync(self) -> None:
+        for key, v in self._files.items():
+            self.q.setValue(key, json.dumps(v) if key == "recent" else v)
         self.q.sync()

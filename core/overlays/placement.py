@@ -15,15 +15,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def candidates(box, w: float, h: float) -> np.ndarray:
-    """[C, 2] top-left corners to try for a w x h label of ``box``, best first."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    out = [(x0, y0 - h), (x0, y0), (x0, y1), (x1 - w, y0 - h), (x0, y1 - h), (x1 - w, y0), (x1, y0), (x0 - w, y0),
-           (x0, y0 + h), (x1 - w, y1)]
+def _templates():
+    """Candidate corners as coefficients: x = a . (x0, x1, w), y = b . (y0, y1, h)."""
+    ax, by = [], []
+
+    def add(x, y):
+        ax.append(x)
+        by.append(y)
+
+    X0, X1, XL, XR = (1, 0, 0), (0, 1, -1), (1, 0, -1), (0, 1, 0)  # left-aligned, right-aligned, beside
+    add(X0, (1, 0, -1)), add(X0, (1, 0, 0)), add(X0, (0, 1, 0)), add(X1, (1, 0, -1)), add(X0, (0, 1, -1))
+    add(X1, (1, 0, 0)), add(XR, (1, 0, 0)), add(XL, (1, 0, 0)), add(X0, (1, 0, 1)), add(X1, (0, 1, 0))
     for k in range(1, 7):
-        out += [(x0, y0 - h * (k + 1)), (x0, y1 + h * k), (x1, y0 + h * k), (x0 - w, y0 + h * k), (x1, y0 - h * k),
-                (x0 - w, y0 - h * k)]
-    return np.array(out, np.float64)
+        add(X0, (1, 0, -(k + 1))), add(X0, (0, 1, k)), add(XR, (1, 0, k)), add(XL, (1, 0, k)), add(XR, (1, 0, -k))
+        add(XL, (1, 0, -k))
+    return np.array(ax, np.float64), np.array(by, np.float64)
+
+
+_AX, _BY = _templates()
+
+
+def candidates(box, w: float, h: float) -> np.ndarray:
+    """[C, 2] top-left corners to try for a w x h label of ``box``, best first: above its top-left
+    corner, inside at the top-left, below, above the top-right corner, inside at the bottom-left,
+    inside at the top-right, beside right and left, then stacked further out."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return np.stack([_AX @ np.array([x0, x1, w]), _BY @ np.array([y0, y1, h])], 1)
 
 
 def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
@@ -44,12 +61,12 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
     for i in [*np.nonzero(~optional)[0], *np.nonzero(optional)[0]]:
         w, h = sizes[i]
         c = candidates(boxes[i], w, h)
-        c[:, 0] = np.clip(c[:, 0], ax0, max(ax1 - w, ax0))  # pushed inside the drawing area
-        c[:, 1] = np.clip(c[:, 1], ay0, max(ay1 - h, ay0))
+        c[:, 0] = np.minimum(np.maximum(c[:, 0], ax0), max(ax1 - w, ax0))  # pushed inside the drawing area
+        c[:, 1] = np.minimum(np.maximum(c[:, 1], ay0), max(ay1 - h, ay0))
         if k:
             p = placed[:k]
-            ow = np.clip(np.minimum(p[None, :, 2], c[:, None, 0] + w) - np.maximum(p[None, :, 0], c[:, None, 0]), 0, None)
-            oh = np.clip(np.minimum(p[None, :, 3], c[:, None, 1] + h) - np.maximum(p[None, :, 1], c[:, None, 1]), 0, None)
+            ow = np.maximum(np.minimum(p[None, :, 2], c[:, None, 0] + w) - np.maximum(p[None, :, 0], c[:, None, 0]), 0)
+            oh = np.maximum(np.minimum(p[None, :, 3], c[:, None, 1] + h) - np.maximum(p[None, :, 1], c[:, None, 1]), 0)
             cover = (ow * oh).sum(1)
         else:
             cover = np.zeros(len(c))

@@ -179,6 +179,14 @@ class StagePanel(QWidget):
         if stage in self.checks and self.rows[stage].isVisibleTo(self):
             self.checks[stage].toggle()
 
+    def show_visible(self, stage: str, on: bool) -> None:
+        if stage in self.checks and self.checks[stage].isChecked() != on:
+            self._quiet = True
+            try:
+                self.checks[stage].setChecked(on)
+            finally:
+                self._quiet = False
+
     def show_state(self, state) -> None:
         """Controls, bounds and rows from the state (no signals while doing it)."""
         self._quiet = True

@@ -32,7 +32,7 @@ class BoxesItem(pg.GraphicsObject):
     def viewTransformChanged(self) -> None:
         super().viewTransformChanged()
         px = self.pixelLength(pg.Point(1, 0))
-        if px:
+        if px and abs((self.layer.width + 2) * px - self._margin) > 1e-3 * max(self._margin, 1e-9):  # zoomed: bounds change
             self.prepareGeometryChange()
             self._margin = (self.layer.width + 2) * px  # the cosmetic pen's half width and more
 

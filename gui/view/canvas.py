@@ -6,7 +6,8 @@ covers [j, j+1) x [i, i+1), as in the core and the export."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from core.overlays import REGISTRY
@@ -25,10 +26,14 @@ class LensView(pg.GraphicsView):
 
     def __init__(self, parent=None):
         super().__init__(parent, background=(40, 40, 44))
+        # every item keeps a device-sized pixmap (DeviceCoordinateCache): room for them all, so a
+        # toggle blits instead of repainting thousands of boxes (Qt's default is 10 MB)
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), 256 * 1024))
         self.setObjectName("view")
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.setCentralItem(self.vb)
         self.photo = pg.ImageItem(axisOrder="row-major")
+        self.photo.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # scaled once per zoom
         self.vb.addItem(self.photo)
         self.groups: dict[str, pg.ItemGroup] = {}
         self.label_groups: dict[str, pg.ItemGroup] = {}  # above every stage's boxes
@@ -37,11 +42,21 @@ class LensView(pg.GraphicsView):
         self.layers: dict[str, object] = {}  # stage -> the StageLayers shown
         for st in [*REGISTRY, SELECTION]:
             self._group(st)
-        self.groups[SELECTION].setVisible(True)
-        self.label_groups[SELECTION].setVisible(True)
+        self.shown: dict[str, bool] = {}
+        self.set_visible(SELECTION, True)
         self.image_size = (0, 0)
-        self.vb.sigTransformChanged.connect(self.relayout_labels)
-        self.scene().sigMouseMoved.connect(self._moved)
+        self._relayout = QTimer(self)  # label placement: once per event-loop turn, however many changes
+        self._relayout.setSingleShot(True)
+        self._relayout.setInterval(0)
+        self._relayout.timeout.connect(self.relayout_labels)
+        self.vb.sigTransformChanged.connect(self._relayout.start)
+        # the hover readout follows the last position the mouse stopped at (pyqtgraph's own move
+        # signal is rate-limited and may drop it), computed once per event-loop turn
+        self._hover_pos = None
+        self._hover = QTimer(self)
+        self._hover.setSingleShot(True)
+        self._hover.setInterval(0)
+        self._hover.timeout.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
         self.setAcceptDrops(False)  # the main window takes drops
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -57,7 +72,7 @@ class LensView(pg.GraphicsView):
             for store, zz in ((self.groups, z), (self.label_groups, 2000 + z)):
                 g = pg.ItemGroup()
                 g.setZValue(zz)
-                g.setVisible(False)
+                g.setOpacity(0.0)
                 self.vb.addItem(g, ignoreBounds=True)
                 store[stage] = g
             self.items[stage] = []
@@ -111,7 +126,7 @@ class LensView(pg.GraphicsView):
         if labels is not None:
             self._add(stage, self.label_groups[stage], labels, None)
             self.labels[stage] = labels
-        self.relayout_labels()
+        self._relayout.start()
 
     def _add(self, stage, group, item, layer) -> None:
         item.layer = layer  # what it shows, for inspection
@@ -124,12 +139,34 @@ class LensView(pg.GraphicsView):
         for st in list(self.groups):
             self.set_stage(st, None)
 
+    def is_shown(self, stage: str) -> bool:
+        return self.shown.get(stage, False)
+
     def set_visible(self, stage: str, on: bool) -> None:
+        """Show or hide a stage: its groups' opacity (a hidden item would drop its cached pixmap and
+        repaint everything when shown again; a transparent one is skipped and keeps it)."""
         g = self._group(stage)
-        if g.isVisible() != on:
-            g.setVisible(on)
-            self.label_groups[stage].setVisible(on)
-            self.relayout_labels()
+        if self.is_shown(stage) != on:
+            self.shown[stage] = on
+            g.setOpacity(1.0 if on else 0.0)
+            self.label_groups[stage].setOpacity(1.0 if on else 0.0)
+            if on and stage in self.labels:  # hiding frees space: the labels shown stay where they are
+                self._place_stage(stage)
+
+    def _place_stage(self, stage: str) -> None:
+        """Place one stage's labels around those already shown (a toggle: nothing else moves)."""
+        lab = self.labels[stage]
+        got = lab.device_boxes()
+        if got is None or self._relayout.isActive():
+            self._relayout.start()
+            return
+        taken = [r for st, other in self.labels.items() if other is not lab and self.is_shown(st)
+                 for _, r in other.placed()]
+        if lab.still_fits(got[0], taken):
+            return  # placed at this zoom before it was hidden, and nothing shown since is in the way
+        vp = self.viewport()
+        lab.set_rects(got[0], place(got[1], lab.sizes, (2, 2, vp.width() - 2, vp.height() - 2),
+                                    optional=[it[3] for it in lab.items], taken=taken or None))
 
     def relayout_labels(self, *_) -> None:
         """Place the labels of all visible stages on screen together, top stage first (so a
@@ -137,7 +174,7 @@ class LensView(pg.GraphicsView):
         parts, boxes, sizes, optional = [], [], [], []
         for st in reversed(list(self.groups)):
             lab = self.labels.get(st)
-            if lab is None or not self.groups[st].isVisible():
+            if lab is None or not self.is_shown(st):
                 continue
             got = lab.device_boxes()
             if got is None:
@@ -155,7 +192,7 @@ class LensView(pg.GraphicsView):
 
     def visible_layers(self) -> list:
         """The StageLayers of the visible stages, in drawing order (for hit tests)."""
-        return [self.layers[st] for st in self.groups if st in self.layers and self.groups[st].isVisible()
+        return [self.layers[st] for st in self.groups if st in self.layers and self.is_shown(st)
                 and st != SELECTION]
 
     # ---- coordinates
@@ -172,7 +209,20 @@ class LensView(pg.GraphicsView):
         """Image coordinates -> a point of this widget."""
         return QPointF(self.mapFromScene(self.vb.mapViewToScene(QPointF(x, y))))
 
-    def _moved(self, pos) -> None:
+    def mouseMoveEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().mouseMoveEvent(ev)
+        self._hover_pos = ev.position()
+        self._hover.start()
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        super().leaveEvent(ev)
+        self._hover_pos = None
+        self.left.emit()
+
+    def _moved(self) -> None:
+        if self._hover_pos is None:
+            return
+        pos = self.mapToScene(self._hover_pos.toPoint())
         if self.vb.sceneBoundingRect().contains(pos):
             p = self.vb.mapSceneToView(pos)
             self.hovered.emit(p.x(), p.y())

@@ -54,6 +54,9 @@ class LabelsItem(pg.GraphicsObject):
         inv, ok = dt.inverted()
         if not ok:
             return
+        if self._dt_inv is not None and inv == self._dt_inv and rects.shape == self._rects.shape \
+                and np.array_equal(rects, self._rects, equal_nan=True):
+            return  # nothing moved: keep the cached pixmap
         self._rects, self._dt_inv = rects, inv
         shown = rects[~np.isnan(rects[:, 0])]
         self.prepareGeometryChange()
@@ -64,6 +67,19 @@ class LabelsItem(pg.GraphicsObject):
         else:
             self._bounds = QRectF()
         self.update()
+
+    def still_fits(self, dt, taken) -> bool:
+        """Are the labels placed for this very transform, and clear of ``taken``?"""
+        inv, ok = dt.inverted()
+        if not ok or self._dt_inv is None or inv != self._dt_inv or len(self._rects) != len(self.items):
+            return False
+        r = self._rects[~np.isnan(self._rects[:, 0])]
+        if not len(taken) or not len(r):
+            return True
+        t = np.asarray(taken, np.float64).reshape(-1, 4)
+        ow = np.minimum(r[:, None, 2], t[None, :, 2]) - np.maximum(r[:, None, 0], t[None, :, 0])
+        oh = np.minimum(r[:, None, 3], t[None, :, 3]) - np.maximum(r[:, None, 1], t[None, :, 1])
+        return not ((ow > 0) & (oh > 0)).any()
 
     def placed(self) -> list[tuple[str, tuple]]:
         """(text, device rectangle) of every label shown (tests read this)."""

@@ -42,8 +42,10 @@ class Legend(QScrollArea):
         self.setObjectName("legend")
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.setMaximumHeight(140)
+        # a fixed height: a toggle that adds or drops a caption must not resize the view (that would
+        # repaint every cached item and move every label)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(92)
         body = QWidget()
         self._lay = QVBoxLayout(body)
         self._lay.setContentsMargins(6, 2, 6, 2)
@@ -52,7 +54,6 @@ class Legend(QScrollArea):
         self.setWidget(body)
         self.rows: dict[str, QWidget] = {}
         self.order: list[str] = []
-        self.setVisible(False)
 
     def set_order(self, stages: list[str]) -> None:
         self.order = list(stages)
@@ -98,4 +99,4 @@ class Legend(QScrollArea):
         return [r.findChild(QLabel, "caption").text() for st, r in self.rows.items() if not r.isHidden()]
 
     def _refresh(self) -> None:
-        self.setVisible(any(not r.isHidden() for r in self.rows.values()))
+        pass

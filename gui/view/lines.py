@@ -23,7 +23,7 @@ class LinesItem(pg.GraphicsObject):
     def viewTransformChanged(self) -> None:
         super().viewTransformChanged()
         px = self.pixelLength(pg.Point(1, 0))
-        if px:
+        if px and abs(4 * px - self._margin) > 1e-3 * max(self._margin, 1e-9):  # zoomed: bounds change
             self.prepareGeometryChange()
             self._margin = 4 * px  # the cosmetic pen's width, in item units
 

@@ -5,7 +5,7 @@ import os
 import signal
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from core.overlays.layers import Heatmap
 
@@ -46,7 +46,7 @@ def test_labels_are_whole_apart_and_inside_the_view(make_window, scenes, qtbot):
     wait_settled(qtbot, win)
     vp = win.view.viewport()
     placed = [r for st in win.view.labels for _, r in win.view.labels[st].placed()
-              if win.view.groups[st].isVisible()]
+              if win.view.is_shown(st)]
     assert len(placed) > 10
     r = np.array(placed)
     assert (r[:, 0] >= 0).all() and (r[:, 1] >= 0).all() and (r[:, 2] <= vp.width()).all() \
@@ -67,7 +67,10 @@ def test_status_messages_and_the_hover_readout_show_together(make_window, scenes
     win = make_window([scenes[0]])
     tr = wait_trace(qtbot, win, scenes[0])
     b = tr.detections.final_boxes_image[0]
-    qtbot.mouseMove(win.view.viewport(), win.view.to_widget(float(b[0] + b[2]) / 2, float(b[1] + b[3]) / 2).toPoint())
+    p = win.view.to_widget(float(b[0] + b[2]) / 2, float(b[1] + b[3]) / 2).toPoint()
+    for q in (p + QPoint(40, 30), p):  # from elsewhere: the cursor may be at p already
+        with qtbot.waitSignal(win.view.hovered, timeout=5000):
+            qtbot.mouseMove(win.view.viewport(), q)
     qtbot.waitUntil(lambda: win.status.readout.text().startswith("x "))
     win.say("exported somewhere.png and its .json sidecar")
     assert win.status.message.isVisible() and win.status.readout.isVisible()

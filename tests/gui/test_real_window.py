@@ -1,5 +1,6 @@
-"""A real window under Xvfb: start with no arguments, press 1 to 7, Ctrl+Q, exit 0.
-Plus: the GUI process never imports torch (the model runs in the engine process)."""
+"""A real window under Xvfb: start with no arguments, press 1 to 7 (each answered by the app before
+the next), Ctrl+Q, exit 0. Plus: the GUI process never imports torch (the model runs in the
+engine process)."""
 
 import ast
 import os
@@ -63,22 +64,28 @@ def test_real_window_keys_and_quit(xvfb, tmp_path):
                            stderr=subprocess.PIPE, text=True)
     try:
         lines = []
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            line = app.stdout.readline()
-            if not line:
-                break
-            lines.append(line.strip())
-            if line.startswith("traced"):
-                break
-        assert lines and lines[0].startswith("shown") and lines[-1].startswith("traced"), \
-            (lines, app.stderr.read() if app.poll() is not None else "")
+
+        def read_until(prefix: str, deadline: float) -> str:
+            while time.time() < deadline:
+                line = app.stdout.readline()
+                if not line:
+                    break
+                lines.append(line.strip())
+                if line.startswith(prefix):
+                    return line.strip()
+            raise AssertionError((prefix, lines, app.stderr.read() if app.poll() is not None else ""))
+
+        read_until("shown", time.time() + 60)
+        read_until("traced", time.time() + 180)
         win = _xdo(xvfb, "search", "--name", "^R-CNN Lens - scene_1.png$").stdout.split()
         assert win, "no window titled 'R-CNN Lens - scene_1.png'"
         _xdo(xvfb, "windowfocus", "--sync", win[0])
-        for key in "1234567":
+        for key, stage in zip("1234567", ("input", "features", "anchors", "objectness", "proposals", "rois",
+                                         "detections")):
             _xdo(xvfb, "key", key)
-            time.sleep(0.2)
+            # the app answers each key: no sleeping, no racing the next key
+            assert read_until(f"stage {stage}", time.time() + 30) == \
+                f"stage {stage} {'off' if stage == 'detections' else 'on'}"
         if shutil.which("import"):
             subprocess.run(["import", "-window", "root", str(tmp_path / "window.png")],
                            env={**os.environ, "DISPLAY": xvfb}, timeout=30)

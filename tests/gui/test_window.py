@@ -2,6 +2,7 @@
 command line's, settings, the model chooser. Waits are on the window's own state, never sleeps."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from core.overlays.selection import Selection
 from core.stages import STAGES, SUPPRESSED
@@ -98,10 +99,16 @@ def test_a_real_click_selects_a_box_and_draws_its_path(make_window, scenes, qtbo
     cx, cy = float((b[0] + b[2]) / 2), float((b[1] + b[3]) / 2)
     # the screen-to-image mapping of a real click: the widget point that shows (cx, cy)
     p = win.view.to_widget(cx, cy).toPoint()
-    qtbot.mouseMove(win.view.viewport(), p)
-    qtbot.waitUntil(lambda: "box" in win.status.readout.text() or "detection" in win.status.readout.text())
-    assert f"x {cx:.0f}, y {cy:.0f}" in win.status.readout.text() or \
-        f"x {cx - 1:.0f}" in win.status.readout.text() or f"x {cx + 1:.0f}" in win.status.readout.text()
+    for q in (p + QPoint(40, 30), p):  # from elsewhere: the cursor may be at p already
+        with qtbot.waitSignal(win.view.hovered, timeout=5000):
+            qtbot.mouseMove(win.view.viewport(), q)
+
+    def at_box():
+        m = re.match(r"x (-?\d+), y (-?\d+)", win.status.readout.text())
+        return m is not None and abs(int(m[1]) - cx) <= 1 and abs(int(m[2]) - cy) <= 1
+
+    qtbot.waitUntil(at_box)  # the readout names the image point under the cursor...
+    assert f"detection {j}:" in win.status.readout.text()  # ...and the box there
     qtbot.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, pos=p)
     qtbot.waitUntil(lambda: win.state.selection is not None)
     assert win.state.selection == Selection("detection", j)
