@@ -144,9 +144,9 @@ class Images(QObject):
                     self.bad.add(p)
                     skipped.append((p, err.problem))
                     continue
-                if skipped:
-                    self._b.skipped.emit(gen, skipped)
                 self._b.opened.emit(gen, p, rgb)
+                if skipped:  # after the image: its arrival clears older messages, not this one
+                    self._b.skipped.emit(gen, skipped)
                 return
             if skipped:
                 self._b.skipped.emit(gen, skipped)
@@ -161,6 +161,7 @@ class Images(QObject):
 
     def _failed(self, gen: int, path: str, message: str) -> None:
         if gen == self._gen:
+            self.current = path  # paging goes on from here (the image shown stays)
             self.failed.emit(path, message)
 
     def _done(self) -> None:

@@ -39,7 +39,9 @@ class MainWindow(QMainWindow):
         self.first_image, explicit, problem = resolve([str(p) for p in images])
         self.last_error, self._closing, self._started = None, False, False
         self.setWindowTitle(APP)
-        self.resize(1280, 820)
+        screen = QApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        self.resize(min(1280, avail.width() if avail else 1280), min(820, avail.height() if avail else 820))
         self.setAcceptDrops(True)
         self.files = Images(explicit, self)
         self.session = Session(s, self.say, self.show_error, engine_factory, self)
@@ -92,6 +94,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ state -> view
     def _image_shown(self, path: str) -> None:
+        if not self.messages.button.isVisible():
+            self.messages.dismiss()  # a problem with an earlier file: this one opened
         self.view.set_image(self.state.image)
         self.builder.rebuild_all()
         self.inspector.set_trace(None)
@@ -218,5 +222,8 @@ class MainWindow(QMainWindow):
     def showEvent(self, ev) -> None:  # noqa: N802
         super().showEvent(ev)
         if not self._started:
+            if self.width() < 1150 and not self.persist.has_window_state():  # a small screen: one dock column
+                self.tabifyDockWidget(self.docks["thresholds"], self.docks["inspector"])
+                self.docks["stages"].raise_()
             self._started = True
             QTimer.singleShot(0, self.start)

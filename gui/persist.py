@@ -64,6 +64,9 @@ class Persist:
         if isinstance(state, QByteArray):
             win.restoreState(state)
 
+    def has_window_state(self) -> bool:
+        return isinstance(self.q.value("window_state"), QByteArray)
+
     def save_window(self, win) -> None:
         self.q.setValue("geometry", win.saveGeometry())
         self.q.setValue("window_state", win.saveState())

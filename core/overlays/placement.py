@@ -8,11 +8,15 @@ left, then stacked further above and below; each candidate is pushed inside the 
 the first that overlaps no label placed before it wins.
 Labels are placed in priority order (the caller lists the most important first), every required
 label before any optional one (the faded labels of suppressed boxes). A required label with no free
-spot takes the least covered one; an optional one is then left out."""
+spot takes the least covered one; an optional one is then left out, and past the first
+``MAX_OPTIONAL`` optional labels (hundreds of suppressed boxes) the rest are not tried."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+MAX_OPTIONAL = 60
 
 
 def _templates():
@@ -58,7 +62,7 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
         placed[:extra] = np.asarray(taken, np.float64).reshape(-1, 4)
     k = extra
     out = np.full((n, 4), np.nan)
-    for i in [*np.nonzero(~optional)[0], *np.nonzero(optional)[0]]:
+    for i in [*np.nonzero(~optional)[0], *np.nonzero(optional)[0][:MAX_OPTIONAL]]:
         w, h = sizes[i]
         c = candidates(boxes[i], w, h)
         c[:, 0] = np.minimum(np.maximum(c[:, 0], ax0), max(ax1 - w, ax0))  # pushed inside the drawing area

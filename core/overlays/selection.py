@@ -14,6 +14,7 @@ from ..stages import STATUS_NAMES, SUPPRESSED
 from .layers import Boxes, Lines, StageLayers
 
 KINDS = ("detection", "candidate", "proposal", "roi")
+HIGHLIGHT = (255, 255, 255)
 ANCHOR, PROPOSAL, SUPPRESSOR, PATH = (255, 0, 255), (255, 220, 0), (255, 80, 80), (255, 255, 255)
 
 
@@ -96,7 +97,7 @@ def layers(tr, sel: Selection) -> StageLayers:
         i = int(d.keep[sel.index])
         box = d.final_boxes_image[sel.index]
         lab = int(d.label[i])
-        add(box, class_colour(lab), f"{tr.class_name(lab)} {d.scores[i]:.2f}")
+        add(box, HIGHLIGHT, "")  # the detections stage labels it already
         path.append(_centre(box))
     elif sel.kind == "candidate":
         i = sel.index

@@ -42,7 +42,6 @@ class StagePanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(scroll)
         body = QWidget()
-        body.setMinimumWidth(180)
         scroll.setWidget(body)
         self._lay = QVBoxLayout(body)
         for name in REGISTRY:
@@ -143,10 +142,11 @@ class StagePanel(QWidget):
 
     def _build_anchors(self, form, stage):
         self._combo(form, stage, "level", "level", [])
-        self.cell_label = QLabel("cell: highest objectness")
+        self.cell_label = QLabel("cell: best")
         self.cell_label.setObjectName("anchors_cell")
         btn = QPushButton("Best cell")
         btn.setToolTip("back to the cell with the highest objectness (click the image to pick a cell)")
+        self.cell_label.setToolTip(btn.toolTip())
         btn.clicked.connect(lambda: self._emit("anchors", "cell", None))
         form.addRow(self.cell_label, btn)
         self._opacity(form, stage)
@@ -159,7 +159,7 @@ class StagePanel(QWidget):
         self._opacity(form, stage)
 
     def _build_proposals(self, form, stage):
-        self._spin(form, stage, "top_n", "top N", 0, 0)
+        self._spin(form, stage, "top_n", "top N", 0, 100_000)
         self._check(form, stage, "pre_nms", "also before NMS (faded)")
         self._combo(form, stage, "colormap", "colormap", self._cmaps())
         self._opacity(form, stage)
@@ -201,7 +201,7 @@ class StagePanel(QWidget):
                 self._show(w, state.settings.get(stage, {}).get(key))
             if "anchors" in state.settings:
                 cell = state.settings["anchors"]["cell"]
-                self.cell_label.setText("cell: highest objectness" if cell is None else f"cell: {cell[0]}, {cell[1]}")
+                self.cell_label.setText("cell: best" if cell is None else f"cell: {cell[0]}, {cell[1]}")
             ch = self.controls.get(("features", "channel"))
             if ch is not None:
                 ch.setEnabled(state.settings["features"]["reduction"] == "channel")

@@ -12,7 +12,7 @@ from core.colormaps import lut
 from core.overlays.layers import Heatmap
 
 
-def ramp_pixmap(colormap: str, width: int = 160, height: int = 10) -> QPixmap:
+def ramp_pixmap(colormap: str, width: int = 110, height: int = 10) -> QPixmap:
     ramp = np.ascontiguousarray(np.repeat(lut(colormap)[np.linspace(0, 255, width).astype(np.uint8)][None],
                                           height, axis=0))
     img = QImage(ramp.data, width, height, ramp.strides[0], QImage.Format.Format_RGB888).copy()
@@ -27,6 +27,7 @@ class ColourBar(QWidget):
         h.setContentsMargins(0, 0, 0, 0)
         h.setSpacing(4)
         self.name = QLabel(layer.label or layer.name)
+        self.name.setWordWrap(True)
         self.lo, self.hi = QLabel(f"{layer.vmin:.3g}"), QLabel(f"{layer.vmax:.3g}")
         ramp = QLabel()
         ramp.setPixmap(ramp_pixmap(layer.colormap))
@@ -41,6 +42,7 @@ class Legend(QScrollArea):
         super().__init__(parent)
         self.setObjectName("legend")
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # captions wrap instead
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         # a fixed height: a toggle that adds or drops a caption must not resize the view (that would
         # repaint every cached item and move every label)

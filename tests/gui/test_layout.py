@@ -91,6 +91,7 @@ def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
         assert dock.isVisibleTo(win)
     t = win.inspector.table
     win.docks["inspector"].show()
+    win.docks["inspector"].raise_()
     qtbot.waitUntil(lambda: t.isVisible())
     head = t.header()
     assert sum(head.sectionSize(i) for i in range(head.count())) <= t.viewport().width() + 1  # columns fit
