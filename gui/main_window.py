@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QFileDialog, QLineEdit, QMainWindow, QTextEdit
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow
 
 from core import probe
 from core.errors import LensError
@@ -140,9 +140,8 @@ class MainWindow(QMainWindow):
             self.stages.show_state(self.state)
 
     def key_toggle(self, stage: str) -> None:
-        w = QApplication.focusWidget()
-        if isinstance(w, (QLineEdit, QAbstractSpinBox)) or (isinstance(w, QTextEdit) and not w.isReadOnly()):
-            return  # typing: the digit belongs to the field
+        """Keys 1-7 (and the View menu). A digit typed into a field never gets here: spin boxes and
+        line edits claim printable keys before shortcuts (Qt's ShortcutOverride)."""
         self.stages.toggle(stage)
 
     # ------------------------------------------------------------------ hover and click

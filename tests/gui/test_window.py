@@ -247,3 +247,22 @@ def test_newer_image_wins_over_a_stale_trace(make_window, scenes, qtbot):
     win.open_image(scenes[2])
     wait_trace(qtbot, win, scenes[2])
     assert win.state.image_path == scenes[2] and shown[-1] == scenes[2] and scenes[1] not in shown
+
+
+def test_the_threshold_panel_sends_only_the_edited_value_at_full_precision(qtbot):
+    from gui.panels.thresholds import FIELDS, ThresholdPanel
+
+    panel = ThresholdPanel(debounce_ms=1)
+    qtbot.addWidget(panel)
+    params = {"rpn_pre_nms_top_n_test": 1000, "rpn_post_nms_top_n_test": 1000, "rpn_nms_thresh": 0.7,
+              "rpn_score_thresh": 0.0, "box_score_thresh": 0.0123456789, "box_nms_thresh": 0.5,
+              "box_detections_per_img": 100}
+    assert [k for k, *_ in FIELDS] and set(params) == {k for k, *_ in FIELDS}
+    panel.set_values(params)
+    with qtbot.waitSignal(panel.changed) as sig:
+        panel.widgets["box_nms_thresh"].setValue(0.3)
+    assert sig.args == ["box_nms_thresh", 0.3]
+    assert not panel._timer.isActive() and panel._dirty == {}  # and nothing else will follow (box_score_thresh
+    # shows 0.0123: sending what it shows would change the model's 0.0123456789)
+    with qtbot.waitSignal(panel.reset):
+        panel.reset_button.click()
