@@ -209,6 +209,7 @@ class Trace:
     keypoints: object = None  # Keypoint R-CNN's keypoint head (RoIAlign, heatmaps, keypoints)
     truth: object = None  # core.truth.Truth of this image
     training: object = None  # core.training: anchor/RoI targets and losses for the truth
+    diagnosis: object = None  # core.verdicts.Diagnosis: each truth object's verdict (core.diagnose)
 
     @property
     def levels(self) -> tuple[str, ...]:
