@@ -256,7 +256,9 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
     n = len(truth)
     if evidence is not None and len(evidence) != n:
         raise ValueError(f"anchor evidence is for {len(evidence)} objects, truth has {n}")
-    labels = np.where((truth.labels >= 1) & (truth.labels < len(names)), truth.labels, -1)
+    crowd = np.asarray(getattr(truth, "crowd", np.zeros(n, bool)), bool).reshape(n)
+    # objects that get no verdict and match nothing: classes the model lacks, COCO crowd regions
+    labels = np.where((truth.labels >= 1) & (truth.labels < len(names)) & ~crowd, truth.labels, -1)
     P, H, D = tr.proposals, tr.box_head, tr.detections
     gt_model = evidence.boxes_model if evidence is not None else truth_in_model_frame(tr, truth.boxes).numpy()
     cand_iou = _iou(gt_model, P.boxes)  # [N, candidates]
@@ -326,7 +328,7 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
         verdict, cut = None, None
         if c < 0:
             objects.append(ObjectPath(i, _box(truth.boxes[i]), int(truth.labels[i]), truth.names[i],
-                                      bool(truth.difficult[i]), None, None, **f))
+                                      bool(truth.difficult[i]), None, None, crowd=bool(crowd[i]), **f))
             continue
         if rois.size:
             _roi_fields(f, H.probs, rois, roi_iou[i], c, pick="class")
@@ -388,7 +390,10 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
                                   verdict, cut, **f))
 
     dets = []
-    for j, (etype, g) in enumerate(tide_errors(fin_iou, labels, f_labels, det_gt)):
+    solid = np.nonzero(~crowd)[0]  # TIDE: crowd regions are not objects (classes the model lacks are)
+    errors = tide_errors(fin_iou[solid], labels[solid], f_labels, np.where(det_gt >= 0, np.searchsorted(solid, det_gt), -1))
+    for j, (etype, g) in enumerate(errors):
+        g = None if g is None else int(solid[g])
         lab = int(f_labels[j])
         dets.append(DetectionError(j, _box(final[j]), lab, tr.class_name(lab), float(f_scores[j]), etype, g,
                                    float(fin_iou[g, j]) if g is not None else 0.0))

@@ -70,6 +70,13 @@ ERROR_RULES = {
     "dupe": "its class, IoU >= 0.5 with an object that a higher-scoring detection already matched",
     "bkg": "IoU <= 0.1 with every object (or the image has none)",
 }
+# one colour per verdict (RGB): green detected, warm RPN losses, cool box-head losses
+VERDICT_COLOURS = {
+    "detected": (44, 160, 44), "rpn_missed": (120, 20, 20), "rpn_suppressed": (214, 39, 40),
+    "rpn_cut": (255, 127, 14), "box_misclassified": (148, 103, 189), "box_low_score": (31, 119, 180),
+    "box_mislocalized": (23, 190, 207), "box_suppressed": (227, 119, 194), "box_cut": (188, 189, 34),
+    "box_taken": (127, 127, 127), None: (200, 200, 200),
+}
 COVER_IOU = 0.5
 TIDE_FG = 0.5
 TIDE_BG = 0.1
@@ -90,7 +97,7 @@ class ObjectPath:
     label: int  # the model's class index; -1: not a class of this model
     name: str
     difficult: bool = False
-    verdict: str | None = None  # None only for objects whose class the model lacks
+    verdict: str | None = None  # None only for objects whose class the model lacks and crowd regions
     cut: str | None = None  # for rpn_cut / box_cut: one of CUTS
     # anchors (model frame, truth resized like the image)
     best_anchor_iou: float | None = None
@@ -143,6 +150,7 @@ class ObjectPath:
     detection_score: float | None = None
     taken_by: int | None = None  # box_taken: the object that got its detection
     taken_detection: int | None = None
+    crowd: bool = False  # COCO iscrowd: a region, not one object; no verdict, matches nothing
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -222,11 +230,12 @@ def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
     names = tuple(class_names)
     v = o.verdict
     if v is None:
+        if o.crowd:
+            return f"a crowd region of '{o.name}' (COCO iscrowd), not one object: no verdict"
         return f"'{o.name}' is not a class of this model: no verdict"
     if v == "detected":
         return (f"detected as detection {o.detection} ({o.name} {_f(o.detection_score)}, IoU "
-                f"{_f(o.detection_iou)}), from RoI {o.roi if o.roi >= 0 else o.best_proposal} "
-                f"(proposal IoU {_f(o.best_proposal_iou)})")
+                f"{_f(o.detection_iou)}), refined from RoI {o.roi} (IoU {_f(o.roi_iou)})")
     anchor = (f"best anchor IoU {_f(o.best_anchor_iou)}, {o.anchor_positives} positive anchors"
               if o.best_anchor_iou is not None else "no anchor evidence")
     if v == "rpn_missed":

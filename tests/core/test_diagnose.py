@@ -400,6 +400,11 @@ def test_edge_cases(demo):
     dg = diagnose(tr, t, anchor_evidence(tr, t))
     assert dg.objects[0].verdict is None and "not a class of this model" in dg.explain(0)
     truth = scene_truth(s)
+    crowd = Truth(truth.boxes, truth.names, truth.labels, crowd=np.arange(len(truth)) == 0)
+    dg = diagnose(tr, crowd)
+    assert dg.objects[0].verdict is None and "crowd region" in dg.explain(0)
+    assert all(d.truth != 0 for d in dg.detections) and dg.objects[1].verdict == "detected"
+    truth = scene_truth(s)
     dg = diagnose(core.retrace(tr, rpn_post_nms_top_n_test=0), truth, anchor_evidence(tr, truth))
     assert {(o.verdict, o.cut) for o in dg.objects} == {("rpn_cut", "post_nms_top_n")} and dg.detections == ()
     # a trace without its tensors (as the GUI holds it): no anchor evidence, verdicts still given
