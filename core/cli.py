@@ -1,4 +1,4 @@
-"""``rcnn-lens trace|export|models|download``: the command-line tools (no Qt).
+"""``rcnn-lens trace|export|analyze|models|download``: the command-line tools (no Qt).
 
 A bad file prints one line on stderr naming it and the problem; the others are still processed;
 the exit code is 1 at the end. ``--debug`` shows tracebacks.
@@ -204,10 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_export_parser(sub, add_model_options)
+    from .analyze import add_parser as add_analyze_parser
+
+    add_analyze_parser(sub, add_model_options)
     return ap
 
 
-COMMANDS = ("trace", "models", "download", "export")
+COMMANDS = ("trace", "models", "download", "export", "analyze")
 
 
 def main(argv: list[str] | None = None) -> int:
