@@ -332,15 +332,18 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
 
     # gather: rank 0 writes the files one process would
     own = read_lines(mine_file) if ranks.world > 1 else {}
-    gathered = ranks.gather((own, res.unreadable))
+    gathered = ranks.gather((own, res.unreadable, res.analyzed + len(res.unreadable)))
     if ranks.rank == 0:
         lines = read_lines(out / RESULTS)
         for p in _visible_parts(out):
             lines.update(read_lines(p))
         unreadable = []
-        for their_lines, their_bad in gathered:
+        for their_lines, their_bad, _ in gathered:
             lines.update(their_lines)
             unreadable += their_bad
+        if ranks.world > 1 and progress:
+            print(f"rcnn-lens: {ranks.world} ranks took {' + '.join(str(g[2]) for g in gathered)} images",
+                  file=sys.stderr)
         order = {p: i for i, p in enumerate(paths)}
         kept = sorted((p for p in lines if p in order), key=order.get)
         write_text(out / RESULTS, "".join(lines[p] + "\n" for p in kept))
