@@ -378,6 +378,24 @@ def _missing_lines(summary: dict) -> list[str]:
     return missing_warnings(Counter(summary["objects_without_verdict"]["not_a_class"]))
 
 
+def read_analysis(out) -> list[dict]:
+    """An analysis folder as a list of its images, the most missed objects first: ``{"image",
+    "objects", "missed", "verdicts": {verdict: n}, "errors": {type: n}}`` (the GUI's browser)."""
+    from collections import Counter
+
+    p = Path(out)
+    if not (p / RESULTS).is_file():
+        raise LensError(p, f"not an analysis folder (no {RESULTS})")
+    rows = []
+    for line in read_lines(p / RESULTS).values():
+        r = json.loads(line)
+        v = Counter(o["verdict"] for o in r["truth"] if o["verdict"] is not None)
+        rows.append({"image": r["image"], "objects": sum(v.values()), "missed": sum(v.values()) - v["detected"],
+                     "verdicts": dict(v), "errors": dict(Counter(d["error"] for d in r["detections"]))})
+    rows.sort(key=lambda row: (-row["missed"], -row["objects"], row["image"]))
+    return rows
+
+
 def verdict_table(summary: dict) -> str:
     """What ``analyze`` prints at the end: the counts an engineer reads first."""
     v = summary["verdicts"]

@@ -12,6 +12,7 @@ from .summary import judged_objects
 from .verdicts import VERDICT_COLOURS, VERDICTS
 
 MAX_CLASSES = 15
+MIN_BIN = 3  # size bins with fewer objects get no coverage point
 IOUS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 
 
@@ -82,7 +83,7 @@ def _coverage(ax, records, objs_by_record, anchor_sizes) -> None:
     sizes, best = np.array(sizes), np.array(best)
     ax.set_title("Anchor coverage against object size (model frame)", loc="left", fontsize=11)
     ax.set_xlabel("object size sqrt(w*h) in the model's frame (px); ticks at the anchor sizes")
-    ax.set_ylabel("share of objects with an anchor at IoU")
+    ax.set_ylabel(f"share of objects with an anchor at IoU (bins of >= {MIN_BIN})")
     ax.set_xscale("log")
     if not sizes.size:
         return
@@ -101,7 +102,7 @@ def _coverage(ax, records, objs_by_record, anchor_sizes) -> None:
     ax.set_zorder(twin.get_zorder() + 1)
     ax.patch.set_visible(False)
     for t, style, col in ((0.5, "-", "C0"), (0.7, "--", "C1")):
-        share = np.array([(best[k == b] >= t).mean() if count[b] else np.nan for b in range(len(centre))])
+        share = np.array([(best[k == b] >= t).mean() if count[b] >= MIN_BIN else np.nan for b in range(len(centre))])
         ax.plot(centre, share, ls=style, marker="o", ms=4, color=col, lw=2, label=f"best anchor IoU >= {t}")
     for s in anchor_sizes:
         ax.axvline(s, color="C3", lw=0.8, alpha=0.6, ls=":")

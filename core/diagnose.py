@@ -439,3 +439,20 @@ def _roi_fields(f: dict, probs, rois, iou_row, c: int, pick: str) -> None:
 def attach(tr, truth, evidence: AnchorEvidence | None = None):
     """The trace with its truth and diagnosis (``trace.truth``, ``trace.diagnosis``)."""
     return replace(tr, truth=truth, diagnosis=diagnose(tr, truth, evidence))
+
+
+class LiveDiagnosis:
+    """Verdicts that follow the thresholds: the anchor evidence once per image and truth, then
+    ``diagnose`` on every retrace of that image (a retrace keeps its trace's tensors)."""
+
+    def __init__(self):
+        self._key = None
+        self._evidence = None
+
+    def __call__(self, tr, truth):
+        """The trace with ``truth`` and its ``diagnosis`` attached."""
+        key = (id(_state(tr)), id(truth))
+        if key != self._key or self._evidence is None:
+            self._evidence = anchor_evidence(tr, truth)
+            self._key = key
+        return attach(tr, truth, self._evidence)

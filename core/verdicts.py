@@ -204,6 +204,16 @@ class Diagnosis:
     def explain(self, i: int) -> str:
         return explain(self.objects[i], self.class_names, self.params)
 
+    def where(self, verdicts=None, classes=None) -> list[int]:
+        """Indices of the objects with one of ``verdicts`` (names; ``lost`` = any but detected; None
+        for objects without a verdict) and one of ``classes`` (names); None: no filter."""
+        want = None if verdicts is None else set(verdicts)
+        if want is not None and "lost" in want:
+            want |= set(LOST)
+        names = None if classes is None else set(classes)
+        return [o.index for o in self.objects
+                if (want is None or o.verdict in want) and (names is None or o.name in names)]
+
 
 # ---------------------------------------------------------------- sentences
 

@@ -1,5 +1,7 @@
 """The diagnosis overlay: an object's path drawn where torchvision computes it."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -71,3 +73,45 @@ def test_all_objects_in_verdict_colours_and_bad_settings(demo):
     with pytest.raises(LensError, match="unknown setting"):
         diagnosis.layers(tr, {"colour": 1})
     assert diagnosis.layers(core.trace(demo, str(path)), {}).layers == []
+
+
+def test_live_diagnosis_reuses_the_anchor_evidence_across_retraces(demo, monkeypatch):
+    from core import diagnose as mod
+
+    path, truth = shipped()[0]
+    calls = []
+    real = mod.anchor_evidence
+    monkeypatch.setattr(mod, "anchor_evidence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    live = mod.LiveDiagnosis()
+    tr = core.trace(demo, str(path))
+    first = live(tr, truth)
+    cut = live(core.retrace(tr, box_detections_per_img=1), truth)
+    assert len(calls) == 1
+    assert cut.diagnosis.where(["box_cut"]) == [o.index for o in cut.diagnosis.objects if o.verdict == "box_cut"]
+    assert len(cut.diagnosis.where(["lost"])) == len(truth) - 1 and first.diagnosis.where(["lost"]) == []
+    assert cut.diagnosis.where(classes=[truth.names[0]]) == [i for i, n in enumerate(truth.names) if n == truth.names[0]]
+    live(core.trace(demo, str(path)), truth)  # a new image (new tensors): evidence again
+    assert len(calls) == 2
+
+
+def test_diagnosis_and_its_layers_need_no_torch(demo, tmp_path):
+    """The GUI process never imports torch: a portable trace with its diagnosis unpickles and draws."""
+    import pickle
+    import subprocess
+    import sys
+
+    path, truth = shipped()[1]
+    tr = portable(mod_attach(core.trace(demo, str(path)), truth))
+    (tmp_path / "tr.pkl").write_bytes(pickle.dumps(tr))
+    code = ("import sys, pickle\n"
+            "sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+            "from core.overlays import diagnosis\n"
+            f"tr = pickle.loads(open({str(tmp_path / 'tr.pkl')!r}, 'rb').read())\n"
+            "st = diagnosis.layers(tr, {'object': 0})\n"
+            "assert st.layers and tr.diagnosis.explain(0)\n"
+            "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None]\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(core.__file__).parents[1])
+
+
+def mod_attach(tr, truth):
+    return attach(tr, truth, anchor_evidence(tr, truth))
