@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import core
-from core.analyze import RESULTS, analyze, read_lines
+from core.analyze import RESULTS, analyze, read_analysis, read_lines
 from core.chart import draw
 from core.demo.dataset import write_dataset
 from core.errors import LensError
@@ -89,6 +89,12 @@ def test_records_are_torchvisions_outputs_and_map_is_torchmetrics(scenes, tmp_pa
     assert s["settings"]["params"]["box_score_thresh"] == 0.5 and s["settings"]["model"] == "demo"
     png = cv2.imread(str(out / "summary.png"))
     assert png is not None and png.shape[1] >= 1200 and png.std() > 10
+    rows = read_analysis(out)  # the folder browser: most missed first
+    assert sorted(r["image"] for r in rows) == sorted(r["image"] for r in recs)
+    assert [r["missed"] for r in rows] == sorted((r["missed"] for r in rows), reverse=True)
+    assert sum(r["missed"] for r in rows) == s["objects"] - s["verdicts"]["detected"]
+    with pytest.raises(LensError, match="not an analysis folder"):
+        read_analysis(tmp_path)
 
 
 def test_resume_after_a_torn_line_equals_a_full_run(scenes, tmp_path):
