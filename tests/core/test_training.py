@@ -37,9 +37,22 @@ def truth_for(num_classes: int, boxes=BOXES) -> Truth:
     return Truth(boxes, tuple(f"c{v}" for v in labels), labels)
 
 
-def torchvision_losses(model: LoadedModel, image: np.ndarray, truth: Truth, seed: int) -> dict:
+class Recorder:
+    """Wraps a model's BalancedPositiveNegativeSampler and keeps what it drew."""
+
+    def __init__(self, sampler):
+        self.sampler, self.drawn = sampler, []
+
+    def __call__(self, labels):
+        pos, neg = self.sampler(labels)
+        self.drawn.append(torch.where((pos[0] | neg[0]).bool())[0].numpy())
+        return pos, neg
+
+
+def torchvision_step(model: LoadedModel, image: np.ndarray, truth: Truth, seed: int) -> tuple[dict, dict]:
     """torchvision's own: eval-mode transform and backbone, then model.rpn and model.roi_heads in
-    training mode after torch.manual_seed(seed)."""
+    training mode after torch.manual_seed(seed) -> (losses, what it drew: the anchor and RoI
+    minibatches and the RPN's proposals)."""
     m = model.module
     x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)
     target = {"boxes": torch.from_numpy(truth.boxes), "labels": torch.from_numpy(truth.labels)}
@@ -60,14 +73,29 @@ def torchvision_losses(model: LoadedModel, image: np.ndarray, truth: Truth, seed
         if isinstance(feats, torch.Tensor):
             feats = {"0": feats}
         m.train()
+        samplers = m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler
+        m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler = Recorder(samplers[0]), Recorder(samplers[1])
         try:
             torch.manual_seed(seed)
             proposals, rpn_losses = m.rpn(images, feats, targets)
             _, roi_losses = m.roi_heads(feats, proposals, images.image_sizes, targets)
+            drawn = {"anchors": m.rpn.fg_bg_sampler.drawn, "rois": m.roi_heads.fg_bg_sampler.drawn,
+                     "proposals": proposals[0].numpy()}
         finally:
+            m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler = samplers
             m.eval()
             m.load_state_dict(state)
-    return {k: float(v) for k, v in {**rpn_losses, **roi_losses}.items()}
+    return {k: float(v) for k, v in {**rpn_losses, **roi_losses}.items()}, drawn
+
+
+def assert_same_step(t, model, image, truth, seed) -> None:
+    """Same losses and the very same minibatches and proposals as torchvision's training step."""
+    ref, drawn = torchvision_step(model, image, truth, seed)
+    assert_losses_equal(t.losses, ref)
+    assert len(drawn["anchors"]) == 1 and len(drawn["rois"]) == 1
+    np.testing.assert_array_equal(np.nonzero(t.rpn.sampled)[0], drawn["anchors"][0])
+    np.testing.assert_array_equal(t.roi.sampled, drawn["rois"][0])
+    np.testing.assert_array_equal(t.roi.boxes[:t.roi.num_proposals], drawn["proposals"])
 
 
 def assert_losses_equal(ours: dict, ref: dict) -> None:
@@ -93,7 +121,7 @@ def test_losses_equal_torchvision_training_step_for_every_preset(name):
     truth = truth_for(len(model.class_names))
     tr = core.trace(model, image)
     t = compute(tr, truth, seed=5)
-    assert_losses_equal(t.losses, torchvision_losses(model, image, truth, 5))
+    assert_same_step(t, model, image, truth, 5)
     assert_shares_add_up(t)
     assert t.rpn.counts()["sampled"] <= t.rpn.batch_size_per_image
     assert len(t.roi.sampled) <= t.roi.batch_size_per_image
@@ -111,7 +139,7 @@ def test_mask_and_keypoint_models_box_losses_equal_and_do_not_crash(builder):
     image = noise_image(150, 210, seed=4)
     truth = truth_for(3)
     t = compute(core.trace(model, image), truth, seed=2)
-    assert_losses_equal(t.losses, torchvision_losses(model, image, truth, 2))
+    assert_same_step(t, model, image, truth, 2)
     assert_shares_add_up(t)
 
 
@@ -146,7 +174,7 @@ def test_model_back_in_eval_mode_with_batchnorm_statistics_untouched():
     for k, v in before.items():
         assert torch.equal(v, after[k]), k
     # the box head ran with BatchNorm in training mode (batch statistics), as torchvision trains
-    assert_losses_equal(t.losses, torchvision_losses(model, image, truth_for(4), 3))
+    assert_same_step(t, model, image, truth_for(4), 3)
 
 
 def test_seed_fixes_the_minibatch_and_the_callers_random_state_is_kept():
@@ -249,7 +277,7 @@ def test_empty_truth_is_a_background_image_as_in_torchvision():
     truth = Truth(np.zeros((0, 4)), (), [])
     t = compute(core.trace(model, image), truth, seed=1)
     assert (t.rpn.label == NEGATIVE).all() and t.losses["loss_rpn_box_reg"] == 0 and t.losses["loss_box_reg"] == 0
-    assert_losses_equal(t.losses, torchvision_losses(model, image, truth, 1))
+    assert_same_step(t, model, image, truth, 1)
 
 
 def test_retrace_keeps_the_training_view():
