@@ -142,7 +142,7 @@ def test_loss_heatmap_holds_each_sampled_anchors_share_in_its_cell(scene):
     tr, anchors, _, _ = scene
     a = tr.training.rpn
     total = 0.0
-    for i, lvl in enumerate(tr.anchors):
+    for lvl in tr.anchors:
         st = layers_for(tr, "loss", {"level": lvl.name})
         hm = layer(st, f"loss.objectness.{lvl.name}")
         assert isinstance(hm, Heatmap)
@@ -184,7 +184,12 @@ def test_export_draws_the_new_stages(scene, tmp_path):
     edge = rgb[(y1 + y2) // 2, x1 - 1:x1 + 2]
     assert (edge == (0, 230, 118)).all(1).any()  # the truth's own colour on its left edge
     rgb, drawn, _ = render_trace(black, ["anchor_targets"], {"anchor_targets": {"show": "positive"}}, legend=False)
-    seg = layer(drawn[0], "anchor_targets.matched").segments[0]
-    mid = ((seg[:2] + seg[2:]) / 2).round().astype(int)
-    assert rgb[mid[1] - 1:mid[1] + 2, mid[0] - 1:mid[0] + 2].any()  # the line is drawn
+    lines = layer(drawn[0], "anchor_targets.matched")
+    from core.overlays.layers import StageLayers
+    from core.render import render
+
+    only = render(black.image, [StageLayers("x", [lines])])  # the lines alone, on black
+    k = int(np.argmax(np.hypot(*(lines.segments[:, 2:] - lines.segments[:, :2]).T)))  # the longest line
+    mid = ((lines.segments[k, :2] + lines.segments[k, 2:]) / 2).round().astype(int)
+    assert only[mid[1] - 1:mid[1] + 2, mid[0] - 1:mid[0] + 2].max() > 100  # the line passes there
     assert len(all_layers(tr, list(ALL_STAGES))) == len(ALL_STAGES)
