@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STAGES = ("input", "features", "anchors", "objectness", "proposals", "rois", "detections")
+# drawn with ground truth (core.truth, core.training); not among the seven keyed stages
+TRAINING_STAGES = ("truth", "anchor_targets", "roi_targets", "loss")
 
 # status codes of a box before NMS
 KEPT, SUPPRESSED, OVER_TOP_N, LOW_SCORE, SMALL = 0, 1, 2, 3, 4

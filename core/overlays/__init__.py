@@ -1,22 +1,25 @@
 """Stage overlays: ``Trace`` + per-stage settings -> layer data in original-image pixels.
 
 One module per stage (``input``, ``features``, ``anchors``, ``objectness``, ``proposals``,
-``rois``, ``detections``), each with ``layers(trace, settings) -> StageLayers``. No Qt, no torch.
+``rois``, ``detections``; with ground truth ``truth``, ``anchor_targets``, ``roi_targets``,
+``loss``), each with ``layers(trace, settings) -> StageLayers``. No Qt, no torch.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from ..stages import STAGES
+from ..stages import STAGES, TRAINING_STAGES
 from .settings import defaults, merged
+
+ALL_STAGES = STAGES + TRAINING_STAGES
 
 
 def stage_module(stage: str):
-    if stage not in STAGES:
+    if stage not in ALL_STAGES:
         from ..errors import LensError
 
-        raise LensError(stage, f"unknown stage; use one of {', '.join(STAGES)}")
+        raise LensError(stage, f"unknown stage; use one of {', '.join(ALL_STAGES)}")
     return import_module(f".{stage}", __name__)
 
 
@@ -28,7 +31,7 @@ def layers_for(trace, stage: str, settings: dict | None = None):
 
 def all_layers(trace, stages=STAGES, settings: dict | None = None) -> list:
     full = merged(settings)
-    return [stage_module(st).layers(trace, full[st]) for st in STAGES if st in stages]
+    return [stage_module(st).layers(trace, full[st]) for st in ALL_STAGES if st in stages]
 
 
-__all__ = ["layers_for", "all_layers", "defaults", "merged", "STAGES"]
+__all__ = ["layers_for", "all_layers", "defaults", "merged", "STAGES", "TRAINING_STAGES", "ALL_STAGES"]
