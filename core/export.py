@@ -17,19 +17,20 @@ from .atomic import write_bytes, write_text
 from .errors import LensError
 from .images import save_png
 from .overlays import all_layers, merged
-from .stages import STAGES
+from .stages import EXTRA_STAGES, STAGES
 
 VERSION = "0.1.0"
 
 
 def parse_overlays(text: str) -> list[str]:
+    stages = STAGES + EXTRA_STAGES  # masks/keypoints are drawn for models with those heads
     if text.strip() == "all":
-        return list(STAGES)
+        return list(stages)
     names = [t.strip() for t in text.split(",") if t.strip()]
     for n in names:
-        if n not in STAGES:
-            raise LensError(n, f"unknown overlay; use all or some of {','.join(STAGES)}")
-    return [s for s in STAGES if s in names]
+        if n not in stages:
+            raise LensError(n, f"unknown overlay; use all or some of {','.join(stages)}")
+    return [s for s in stages if s in names]
 
 
 def legend_lines(tr, stages: list[str], captions: list[str]) -> list[str]:

@@ -44,7 +44,8 @@ class Fit:
         if self.prefix:
             out.append(f"key prefix '{self.prefix}' removed")
         if self.ignored:
-            out.append(f"{len(self.ignored)} key{'s' if len(self.ignored) > 1 else ''} outside it left out (e.g. {', '.join(self.ignored[:2])})")
+            n = len(self.ignored)
+            out.append(f"{n} key{'s' if n > 1 else ''} outside it left out (e.g. {', '.join(self.ignored[:2])})")
         return out
 
     def problem(self, shapes: dict) -> str:

@@ -235,7 +235,12 @@ def _finish(module, label, spec, dev, res, notes, overrides, trusted=False) -> L
     kp_names = res.keypoint_names
     kp = getattr(module.roi_heads, "keypoint_predictor", None)
     if kp is not None and not kp_names:
-        kp_names = [f"keypoint {i}" for i in range(int(getattr(kp, "out_channels", 0)))]
+        n = int(getattr(kp, "out_channels", 0))
+        preset = presets.PRESETS.get(label)
+        coco = list(weights_mod.coco_weights(preset).meta.get("keypoint_names") or []) \
+            if preset is not None and preset.keypoints and preset.coco else []
+        # a preset fine-tuned on COCO's 17 person keypoints keeps their names (and skeleton)
+        kp_names = coco if len(coco) == n else [f"keypoint {i}" for i in range(n)]
     where = Path(res.source).name if res.source and not res.source.startswith("random") else res.source
     head = f"{label}, {num_classes} classes" + (f", weights {where}" if where else "")
     summary = head + (": " + "; ".join(notes) if notes else "")

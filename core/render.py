@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .colormaps import lut
-from .overlays.layers import Boxes, Heatmap, Picture, Points, StageLayers, Text
+from .overlays.layers import Boxes, Heatmap, Picture, Points, Raster, Segments, StageLayers, Text
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SHIFT = 4
@@ -206,7 +206,41 @@ def draw_text(canvas, layer: Text) -> None:
         _put_label(canvas, s, x, y, layer.background, scale, above=False)
 
 
-DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text}
+def draw_raster(canvas, layer: Raster) -> None:
+    """Per-pixel alpha blend; each raster pixel fills the canvas pixels whose centres lie in it."""
+    if layer.opacity <= 0 or layer.rgba.size == 0:
+        return
+    x0, y0, x1, y1 = layer.rect
+    h, w = layer.rgba.shape[:2]
+    fx, cols = cell_index(w, x0, x1, canvas.shape[1])
+    fy, rows = cell_index(h, y0, y1, canvas.shape[0])
+    if len(cols) == 0 or len(rows) == 0:
+        return
+    src = layer.rgba[rows[:, None], cols[None, :]]
+    dst = canvas[fy:fy + len(rows), fx:fx + len(cols)]
+    a = src[..., 3:4].astype(np.float32) * (float(layer.opacity) / 255.0)
+    hit = a[..., 0] > 0
+    dst[hit] = (dst[hit] * (1.0 - a[hit]) + src[..., :3][hit] * a[hit] + 0.5).astype(np.uint8)
+
+
+def draw_segments(canvas, layer: Segments) -> None:
+    if len(layer.xy) == 0:
+        return
+    t = max(int(round(layer.width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
+    for alpha, idx in _groups(layer.colours[:, 3]):
+        if alpha == 0:
+            continue
+        work = canvas if alpha >= 255 else canvas.copy()
+        for i in idx:
+            (ax, ay), (bx, by) = layer.xy[i]
+            cv2.line(work, (_fx(ax), _fx(ay)), (_fx(bx), _fx(by)), tuple(int(c) for c in layer.colours[i, :3]), t,
+                     cv2.LINE_AA, SHIFT)
+        if work is not canvas:
+            cv2.addWeighted(work, alpha / 255.0, canvas, 1 - alpha / 255.0, 0.0, dst=canvas)
+
+
+DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text,
+        Raster: draw_raster, Segments: draw_segments}
 
 
 def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:

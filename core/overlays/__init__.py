@@ -1,23 +1,31 @@
 """Stage overlays: ``Trace`` + per-stage settings -> layer data in original-image pixels.
 
 One module per stage (``input``, ``features``, ``anchors``, ``objectness``, ``proposals``,
-``rois``, ``detections``), each with ``layers(trace, settings) -> StageLayers``. No Qt, no torch.
+``rois``, ``detections``; and ``masks``, ``keypoints`` for models with those heads:
+EXTRA_STAGES), each with ``layers(trace, settings) -> StageLayers``. No Qt, no torch.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from ..stages import STAGES
+from ..stages import EXTRA_STAGES, STAGES
 from .settings import defaults, merged
+
+ALL_STAGES = STAGES + EXTRA_STAGES
 
 
 def stage_module(stage: str):
-    if stage not in STAGES:
+    if stage not in ALL_STAGES:
         from ..errors import LensError
 
-        raise LensError(stage, f"unknown stage; use one of {', '.join(STAGES)}")
+        raise LensError(stage, f"unknown stage; use one of {', '.join(ALL_STAGES)}")
     return import_module(f".{stage}", __name__)
+
+
+def has_stage(trace, stage: str) -> bool:
+    """Whether the trace has this stage (the extra ones only for models with those heads)."""
+    return stage in STAGES or getattr(trace, stage, None) is not None
 
 
 def layers_for(trace, stage: str, settings: dict | None = None):
@@ -26,9 +34,10 @@ def layers_for(trace, stage: str, settings: dict | None = None):
     return stage_module(stage).layers(trace, full[stage])
 
 
-def all_layers(trace, stages=STAGES, settings: dict | None = None) -> list:
+def all_layers(trace, stages=ALL_STAGES, settings: dict | None = None) -> list:
+    """The StageLayers of the chosen stages the trace has, in the pipeline's order."""
     full = merged(settings)
-    return [stage_module(st).layers(trace, full[st]) for st in STAGES if st in stages]
+    return [stage_module(st).layers(trace, full[st]) for st in ALL_STAGES if st in stages and has_stage(trace, st)]
 
 
-__all__ = ["layers_for", "all_layers", "defaults", "merged", "STAGES"]
+__all__ = ["layers_for", "all_layers", "has_stage", "defaults", "merged", "STAGES", "EXTRA_STAGES", "ALL_STAGES"]
