@@ -58,7 +58,8 @@ def cache_dir() -> Path:
 
 
 def coco_file(preset: Preset) -> Path:
-    return cache_dir() / os.path.basename(urlparse(coco_weights(preset).url).path)
+    """Where torch.hub caches the preset's COCO weights (the URL's file name, as torchvision names it)."""
+    return cache_dir() / os.path.basename(urlparse(coco_url(preset)).path)
 
 
 def download_coco(preset: Preset, progress: Callable[[int, int | None], None] | None = None,
