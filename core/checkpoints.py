@@ -42,6 +42,7 @@ class Checkpoint:
     classes: list[str] | None = None
     config: dict | None = None
     arch: str | None = None  # the model the file names (reference scripts' args.model)
+    train_args: dict | None = None  # a reference-script checkpoint's args, as a dict
     format: str = "torch"  # "torch", "safetensors" or "pickled model"
     notes: list[str] = field(default_factory=list)
 
@@ -212,6 +213,7 @@ def interpret(obj, path: Path) -> Checkpoint:
         ck.notes.append("a torchvision reference-script checkpoint")
         arch = getattr(args, "model", None)
         ck.arch = arch if isinstance(arch, str) else None
+        ck.train_args = dict(vars(args))
     if "pytorch-lightning_version" in obj or "lightning_version" in obj:
         ck.notes.append("a Lightning checkpoint")
     if isinstance(obj.get("epoch"), int):

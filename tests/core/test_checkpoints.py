@@ -263,3 +263,69 @@ def test_keys_that_fit_nothing_say_so(tmp_path):
         core.load_model("demo", weights=str(path))
     with pytest.raises(core.ModelError, match="needs a checkpoint file"):
         core.load_model("auto", weights="random")
+
+
+def frozen(module):
+    """BatchNorm2d -> FrozenBatchNorm2d with torchvision's default eps, as its builders make a
+    pretrained backbone (norm_layer=FrozenBatchNorm2d); statistics kept."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for n, child in list(module.named_children()):
+        if isinstance(child, torch.nn.BatchNorm2d):
+            f = FrozenBatchNorm2d(child.num_features)
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                getattr(f, k).copy_(getattr(child, k).detach())
+            setattr(module, n, f)
+        else:
+            frozen(child)
+    return module
+
+
+def test_frozen_backbone_gets_torchvisions_eps(tmp_path, image):
+    """A MobileNetV3 detector fine-tuned from torchvision's weights: frozen BatchNorm with eps 1e-5
+    (not the 0.001 of MobileNetV3's trainable BatchNorm)."""
+    import torchvision
+
+    src = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None,
+                                                                              num_classes=3, box_score_thresh=0.0)
+    randomize_bn(src)
+    frozen(src.backbone.body).eval()
+    path = tmp_path / "mob.pth"
+    torch.save(src.state_dict(), path)
+    loaded = core.load_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights=str(path), box_score_thresh=0.0)
+    assert_equal_to_source(loaded, src.eval(), image)
+
+
+def test_mask_rcnn_fine_tuned_as_in_the_tutorial(tmp_path, image):
+    """torchvision's fine-tuning tutorial: maskrcnn_resnet50_fpn(weights="DEFAULT") (frozen BatchNorm,
+    eps 0.0 by torchvision's overwrite_eps), new box and mask predictors for 2 classes."""
+    import torchvision
+    from torchvision.models.detection._utils import overwrite_eps
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+
+    small = dict(min_size=96, max_size=128, box_detections_per_img=4, box_score_thresh=0.0)
+    src = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, **small)
+    randomize_bn(src)
+    frozen(src.backbone.body)
+    overwrite_eps(src, 0.0)  # what the builder does for MaskRCNN_ResNet50_FPN_Weights.COCO_V1
+    src.roi_heads.box_predictor = FastRCNNPredictor(1024, 2)
+    src.roi_heads.mask_predictor = MaskRCNNPredictor(256, 256, 2)
+    path = tmp_path / "pennfudan.pth"
+    torch.save(src.state_dict(), path)
+    loaded = core.load_model(None, weights=str(path), **small)  # auto
+    assert loaded.name == "maskrcnn_resnet50_fpn" and len(loaded.class_names) == 2
+    assert "frozen BatchNorm eps 0, as torchvision builds it with its COCO weights" in loaded.summary
+    src.eval()
+    tr = core.trace(loaded, image)
+    with torch.inference_mode():
+        out = src([torch.from_numpy(image).permute(2, 0, 1).float().div(255)])[0]
+    assert_equal_to_source(loaded, src, image)
+    for j in range(len(out["boxes"])):
+        np.testing.assert_array_equal(tr.masks.full(j), out["masks"][j, 0].numpy())
+    # a reference-script checkpoint trained from an ImageNet backbone only (args.weights None): eps stays 1e-5
+    torch.save({"model": src.state_dict(), "args": argparse.Namespace(model="maskrcnn_resnet50_fpn", weights=None)}, path)
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    scratch = core.load_model(None, weights=str(path), **small)
+    assert {m.eps for m in scratch.module.modules() if isinstance(m, FrozenBatchNorm2d)} == {1e-5}
