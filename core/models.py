@@ -76,7 +76,8 @@ def pick_device(device: str | None) -> torch.device:
 
 def _freeze_missing_bn(model: nn.Module, sd: dict) -> None:
     """BatchNorm layers whose weights came without num_batches_tracked were FrozenBatchNorm2d
-    when saved (torchvision's pretrained backbones): make them so, so the keys fit."""
+    when saved (torchvision's pretrained backbones): make them so, so the keys fit, with the eps
+    torchvision's builders give them (``norm_layer=FrozenBatchNorm2d``: its default)."""
     from torchvision.ops.misc import FrozenBatchNorm2d
 
     for name, mod in list(model.named_modules()):
@@ -84,7 +85,7 @@ def _freeze_missing_bn(model: nn.Module, sd: dict) -> None:
             full = f"{name}.{child_name}" if name else child_name
             if (isinstance(child, nn.BatchNorm2d) and f"{full}.running_mean" in sd
                     and f"{full}.num_batches_tracked" not in sd):
-                setattr(mod, child_name, FrozenBatchNorm2d(child.num_features, eps=child.eps))
+                setattr(mod, child_name, FrozenBatchNorm2d(child.num_features))
 
 
 def _hint(sd: dict, config: dict | None, exclude: str | None) -> str:
@@ -105,6 +106,28 @@ def apply_state(model: nn.Module, sd: dict, source: str, model_name: str, config
     _freeze_missing_bn(model, f.state_dict)
     model.load_state_dict(f.state_dict, strict=True)
     return f
+
+
+def _fine_tuned_eps(preset, ck, module) -> tuple[float | None, str]:
+    """The FrozenBatchNorm eps of a checkpoint fine-tuned from torchvision's COCO weights.
+
+    torchvision's builder sets eps 0.0 on the frozen BatchNorm layers of the models it builds with
+    those weights (``overwrite_eps``), and the state dict does not keep eps. A checkpoint of such a
+    preset whose backbone BatchNorm was frozen (no ``num_batches_tracked``) started from pretrained
+    weights: from COCO's (the fine-tuning tutorial) unless its reference-script ``args.weights`` says
+    otherwise (None: an ImageNet backbone only, torchvision keeps eps 1e-5)."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    if preset is None or preset.coco_eps is None or not any(isinstance(m, FrozenBatchNorm2d) for m in module.modules()):
+        return None, ""
+    args = ck.train_args if ck is not None else None
+    if args is not None and "weights" in args:
+        w = args["weights"]
+        if not w or "LEGACY" in str(w):
+            return None, ""
+        return preset.coco_eps, f"frozen BatchNorm eps {preset.coco_eps:g}, as torchvision builds it with args.weights {w}"
+    return preset.coco_eps, (f"frozen BatchNorm eps {preset.coco_eps:g}, as torchvision builds it with its COCO weights "
+                             "(a model fine-tuned from them)")
 
 
 def _apply_overrides(module: nn.Module, overrides: dict, name: str) -> None:
@@ -209,12 +232,16 @@ def load_model(name: str | None = None, weights: str | None = None, device: str 
     if res.state_dict is not None:
         f = apply_state(module, res.state_dict, res.source or spec, label, res.config)
         notes += f.notes()
-    if res.eps is not None:
+    eps = res.eps
+    if eps is None and res.state_dict is not None and not is_builder:
+        eps, note = _fine_tuned_eps(preset, ck, module)
+        notes += [note] if note else []
+    if eps is not None:
         from torchvision.ops.misc import FrozenBatchNorm2d
 
         for m in module.modules():
             if isinstance(m, FrozenBatchNorm2d):
-                m.eps = res.eps
+                m.eps = eps
     if is_builder and not spec:
         notes.append("weights as the builder made them")
     return _finish(module, label, spec or "builder", dev, res, notes, overrides, trusted=trust and ck is not None

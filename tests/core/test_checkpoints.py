@@ -282,8 +282,7 @@ def frozen(module):
 
 
 def test_frozen_backbone_gets_torchvisions_eps(tmp_path, image):
-    """A MobileNetV3 detector fine-tuned from torchvision's weights: frozen BatchNorm with eps 1e-5
-    (not the 0.001 of MobileNetV3's trainable BatchNorm)."""
+    """A MobileNetV3 detector fine-tuned from torchvision's weights (frozen BatchNorm, no counters)."""
     import torchvision
 
     src = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None,
