@@ -88,20 +88,21 @@ def _freeze_missing_bn(model: nn.Module, sd: dict) -> None:
                 setattr(mod, child_name, FrozenBatchNorm2d(child.num_features))
 
 
-def _hint(sd: dict, config: dict | None, exclude: str | None) -> str:
+def _hint(sd: dict, config: dict | None, exclude: str | None, prefer: str | None = None) -> str:
     fits = [n for n in fit_mod.fitting_presets(sd, config) if n != exclude]
+    fits.sort(key=lambda n: n != prefer)  # the model the checkpoint names first
     if fits:
         return f"; they fit {', '.join(fits)} (--model {fits[0]}, or --model auto)"
     return "; no preset fits them (a model of your own: --model path/to/file.py:function)"
 
 
 def apply_state(model: nn.Module, sd: dict, source: str, model_name: str, config: dict | None = None,
-                hint: bool = True) -> fit_mod.Fit:
+                hint: bool = True, prefer: str | None = None) -> fit_mod.Fit:
     """Load ``sd`` into ``model`` (prefixes removed where that makes the keys fit), or raise one
     line: what does not fit, and which presets the keys would fit."""
     f = fit_mod.fit(sd, fit_mod.shapes_of(model))
     if not f.ok:
-        tail = _hint(sd, config, model_name) if hint else ""
+        tail = _hint(sd, config, model_name, prefer) if hint else ""
         raise WeightsError(source, f"keys do not fit model {model_name}: {f.problem(fit_mod.shapes_of(model))}{tail}")
     _freeze_missing_bn(model, f.state_dict)
     model.load_state_dict(f.state_dict, strict=True)
@@ -230,7 +231,8 @@ def load_model(name: str | None = None, weights: str | None = None, device: str 
         _apply_overrides(module, overrides, name)
     label = name if is_builder else preset.name
     if res.state_dict is not None:
-        f = apply_state(module, res.state_dict, res.source or spec, label, res.config)
+        f = apply_state(module, res.state_dict, res.source or spec, label, res.config,
+                        prefer=ck.arch if ck is not None else None)
         notes += f.notes()
     eps = res.eps
     if eps is None and res.state_dict is not None and not is_builder:

@@ -328,3 +328,17 @@ def test_mask_rcnn_fine_tuned_as_in_the_tutorial(tmp_path, image):
 
     scratch = core.load_model(None, weights=str(path), **small)
     assert {m.eps for m in scratch.module.modules() if isinstance(m, FrozenBatchNorm2d)} == {1e-5}
+
+
+def test_hint_names_the_checkpoints_own_model_first(tmp_path):
+    import torchvision
+
+    m = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None,
+                                                                            num_classes=3)
+    path = tmp_path / "ref.pth"
+    torch.save({"model": m.state_dict(), "args": argparse.Namespace(model="fasterrcnn_mobilenet_v3_large_320_fpn")},
+               path)
+    with pytest.raises(WeightsError) as err:
+        core.load_model("demo", weights=str(path))
+    assert str(err.value).endswith("; they fit fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_mobilenet_v3_large_fpn "
+                                   "(--model fasterrcnn_mobilenet_v3_large_320_fpn, or --model auto)")
