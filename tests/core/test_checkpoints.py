@@ -247,6 +247,7 @@ def test_keys_that_fit_another_preset_name_it_and_auto_picks_it(tmp_path, image)
     msg = str(err.value)
     assert msg.startswith(f"{path}: keys do not fit model demo: ") and "\n" not in msg
     assert msg.endswith("; they fit seed-alexnet (--model seed-alexnet, or --model auto)")
+    assert fit.suggest(path) == ["seed-alexnet"]  # what the app's model chooser offers
     loaded = core.load_model("auto", weights=str(path), box_score_thresh=0.0)
     assert loaded.name == "seed-alexnet" and "prefix 'module.' removed" in loaded.summary
     assert_equal_to_source(loaded, src, image)
