@@ -9,6 +9,12 @@ from pathlib import Path
 from .errors import LensError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
@@ -21,6 +27,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a normal new file respects the umask
         os.replace(tmp, p)
     except OSError as err:
         try:

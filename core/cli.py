@@ -41,6 +41,39 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def add_truth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--annotations", default=None, metavar="FILE|FOLDER",
+                   help="ground truth: a COCO .json, VOC .xml (or folder), YOLO .txt (or folder with classes.txt "
+                        "or data.yaml); default: each image's own file beside it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training view's random minibatches (default 0)")
+    p.add_argument("--no-truth", action="store_true", help="ignore annotations: no truth, no training view")
+
+
+def truth_lookup(args):
+    """The run's TruthLookup (core.truth.lookup); a bad --annotations raises before the model loads."""
+    from .truth.lookup import TruthLookup
+
+    return TruthLookup(args.annotations, args.images, lambda line: print(f"rcnn-lens: {line}", file=sys.stderr),
+                       enabled=not args.no_truth)
+
+
+def with_truth(tr, lookup, path, class_names, seed: int):
+    """``tr`` with its truth and training view when the lookup finds truth for ``path``."""
+    truth = lookup.truth(path, tr.meta.original_size, class_names)
+    if truth is None:
+        return tr
+    from .training import attach
+
+    return attach(tr, truth, seed)
+
+
+def finish_truth(lookup) -> int:
+    """Print the missing-class notes once; 1 if any annotation file was bad."""
+    for line in lookup.warnings():
+        print(f"rcnn-lens: {line}", file=sys.stderr)
+    return 1 if lookup.failed else 0
+
+
 def thresholds(args) -> dict:
     return {dest: getattr(args, dest) for _, dest, _, _ in THRESHOLD_OPTIONS if getattr(args, dest) is not None}
 
@@ -76,6 +109,8 @@ def trace_summary(tr, image_name: str) -> dict:
         **_heads_summary(tr),
         "params": tr.params,
         "timings_ms": {k: round(v, 2) for k, v in tr.timings_ms.items()},
+        **({"truth": tr.truth.records()} if tr.truth is not None else {}),
+        **({"training": tr.training.counts()} if tr.training is not None else {}),
     }
 
 
@@ -142,6 +177,16 @@ def trace_table(tr, image_name: str) -> str:
         b = ", ".join(f"{v:.1f}" for v in det["box"])
         extra = f"  mask {det['mask_area']} px" if "mask_area" in det else ""
         out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]{extra}")
+    if tr.truth is not None:
+        out.append(f"truth: {len(tr.truth)} objects from {tr.truth.source}")
+        for obj in s["truth"]:
+            b = ", ".join(f"{v:.1f}" for v in obj["box"])
+            out.append(f"  {obj['name']:<14} {'label ' + str(obj['label']):<9} [{b}]")
+    if tr.training is not None:
+        out.append("training (torchvision's training step on this image and its truth)")
+        rows = tr.training.table()
+        w = max(len(k) for k, _ in rows)
+        out += [f"  {k:<{w}}  {v}" for k, v in rows]
     return "\n".join(out)
 
 
@@ -162,6 +207,7 @@ def check_line(tr, image_name: str) -> str | None:
 
 
 def cmd_trace(args) -> int:
+    lookup = truth_lookup(args)  # before torch loads: a bad annotation file fails at once
     from .runner import trace
 
     model = _load(args)
@@ -170,6 +216,7 @@ def cmd_trace(args) -> int:
     for path in args.images:
         try:
             tr = trace(model, path, **params)
+            tr = with_truth(tr, lookup, path, model.class_names, args.seed)
         except LensError as err:
             print(f"rcnn-lens: {err}", file=sys.stderr)
             failed += 1
@@ -181,7 +228,7 @@ def cmd_trace(args) -> int:
             print(json.dumps({**trace_summary(tr, path), "loaded": model.summary}), flush=True)
         else:
             print(f"loaded: {model.summary}\n" + trace_table(tr, path), flush=True)
-    return 1 if failed else 0
+    return 1 if (finish_truth(lookup) or failed) else 0
 
 
 def cmd_models(args) -> int:
@@ -229,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trace", help="run the staged trace and print each stage")
     t.add_argument("images", nargs="+", metavar="IMAGE")
     t.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    add_truth_options(t)
     add_model_options(t)
     t.set_defaults(func=cmd_trace)
     m = sub.add_parser("models", help="list presets and whether their weights are available offline")

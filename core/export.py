@@ -17,20 +17,24 @@ from .atomic import write_bytes, write_text
 from .errors import LensError
 from .images import save_png
 from .overlays import all_layers, merged
-from .stages import EXTRA_STAGES, STAGES
+from .stages import EXTRA_STAGES, STAGES, TRAINING_STAGES
+
+ALL_STAGES = STAGES + EXTRA_STAGES + TRAINING_STAGES
 
 VERSION = "0.1.0"
 
 
 def parse_overlays(text: str) -> list[str]:
-    stages = STAGES + EXTRA_STAGES  # masks/keypoints are drawn for models with those heads
-    if text.strip() == "all":
-        return list(stages)
-    names = [t.strip() for t in text.split(",") if t.strip()]
+    """``all`` (the seven stages, and masks/keypoints for models with those heads), ``training``
+    (truth,anchor_targets,roi_targets,loss) or a comma list."""
+    names = []
+    for t in (t.strip() for t in text.split(",")):
+        names += list(STAGES + EXTRA_STAGES) if t == "all" else list(TRAINING_STAGES) if t == "training" \
+            else [t] if t else []
     for n in names:
-        if n not in stages:
-            raise LensError(n, f"unknown overlay; use all or some of {','.join(stages)}")
-    return [s for s in stages if s in names]
+        if n not in ALL_STAGES:
+            raise LensError(n, f"unknown overlay; use all, training or some of {','.join(ALL_STAGES)}")
+    return [s for s in ALL_STAGES if s in names]
 
 
 def legend_lines(tr, stages: list[str], captions: list[str]) -> list[str]:
@@ -61,7 +65,10 @@ def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, si
         "model": tr.model, "weights": tr.weights, "params": tr.params, "overlays": list(stages),
         "settings": {st: full_settings[st] for st in stages},
         "reproduce": "rcnn-lens export " + (image_path or "IMAGE") + f" --model {tr.model} --weights {tr.weights} "
-                     f"--overlays {','.join(stages)} --settings SIDECAR.json",
+                     f"--overlays {','.join(stages)} --settings SIDECAR.json"
+                     + (f" --annotations {tr.truth.source} --seed {tr.training.seed}" if tr.training is not None else ""),
+        **({"truth": tr.truth.records(), "annotations": tr.truth.source} if tr.truth is not None else {}),
+        **({"training": tr.training.counts()} if tr.training is not None else {}),
     }
 
 
@@ -124,6 +131,13 @@ def settings_from_args(args) -> dict:
     if args.suppressed:
         put("detections", "suppressed", True)
     put("rois", "roi", args.roi)
+    for st in ("anchor_targets", "roi_targets"):
+        put(st, "gt", getattr(args, "gt", None))
+    put("anchor_targets", "level", args.level)
+    put("loss", "level", args.level)
+    targets_shown = getattr(args, "targets", None)
+    put("anchor_targets", "show", targets_shown)
+    put("roi_targets", "show", "positive" if targets_shown == "all" else targets_shown)
     merged(s)  # validate early: one clear line before any work
     return s
 
@@ -151,19 +165,21 @@ def targets(images: list[str], out: str) -> list[Path]:
 def run_export(args) -> int:
     from tqdm import tqdm
 
-    from .cli import _load, thresholds
-    from .runner import trace
+    from .cli import _load, finish_truth, thresholds, truth_lookup, with_truth
 
     stages = parse_overlays(args.overlays)
     settings = settings_from_args(args)
     outs = targets(args.images, args.out)
+    lookup = truth_lookup(args)  # before torch loads: a bad annotation file fails at once
+    from .runner import trace
+
     model = _load(args)
     params = thresholds(args)
     failed = 0
     bar = tqdm(list(zip(args.images, outs)), desc="export", unit="img", disable=None, file=sys.stderr)
     for img, out in bar:
         try:
-            tr = trace(model, img, **params)
+            tr = with_truth(trace(model, img, **params), lookup, img, model.class_names, args.seed)
             write_export(tr, out, stages, settings, legend=not args.no_legend, npz=args.npz, image_path=img)
         except LensError as err:
             bar.write(f"rcnn-lens: {err}", file=sys.stderr)
@@ -171,13 +187,14 @@ def run_export(args) -> int:
             continue
         if not sys.stderr.isatty():
             print(out, flush=True)
-    return 1 if failed else 0
+    return 1 if (finish_truth(lookup) or failed) else 0
 
 
 def add_export_parser(sub, add_model_options) -> None:
     e = sub.add_parser("export", help="write annotated PNGs (+ JSON sidecar) of the chosen stage overlays")
     e.add_argument("images", nargs="+", metavar="IMAGE")
-    e.add_argument("--overlays", default="detections", help=f"all, or a comma list of {','.join(STAGES)}")
+    e.add_argument("--overlays", default="detections",
+                   help=f"all, training, or a comma list of {','.join(ALL_STAGES)}")
     e.add_argument("-o", "--out", required=True, help="output PNG (one image) or folder")
     e.add_argument("--level", default=None, help="level for features/anchors/objectness (default: the first)")
     e.add_argument("--reduction", choices=("mean", "max", "l2"), default=None, help="feature channel reduction")
@@ -194,5 +211,11 @@ def add_export_parser(sub, add_model_options) -> None:
     e.add_argument("--settings", default=None, help="stage settings JSON (a sidecar works)")
     e.add_argument("--no-legend", action="store_true", help="the photo alone, no legend below")
     e.add_argument("--npz", action="store_true", help="also save the tensors the overlays show")
+    e.add_argument("--gt", type=int, default=None, help="anchor/roi targets of one truth object (its index)")
+    e.add_argument("--targets", choices=("sampled", "positive", "all"), default=None,
+                   help="anchor/roi targets shown: the minibatch (default), every positive, or all labelled anchors")
+    from .cli import add_truth_options
+
+    add_truth_options(e)
     add_model_options(e)
     e.set_defaults(func=lambda a: run_export(a))

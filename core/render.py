@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .colormaps import lut
-from .overlays.layers import Boxes, Heatmap, Picture, Points, Raster, Segments, StageLayers, Text
+from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SHIFT = 4
@@ -200,6 +200,22 @@ def draw_points(canvas, layer: Points) -> None:
         cv2.addWeighted(work, a, region, 1 - a, 0.0, dst=region)
 
 
+def draw_lines(canvas, layer: Lines) -> None:
+    if len(layer.segments) == 0:
+        return
+    t = max(int(round(layer.width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
+    fixed = np.round(np.asarray(layer.segments, np.float64) * ONE).astype(np.int64)
+    for alpha, idx in _groups(layer.colours[:, 3]):
+        if alpha == 0:
+            continue
+        work = canvas if alpha >= 255 else canvas.copy()
+        for i in idx:
+            cv2.line(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),
+                     tuple(int(c) for c in layer.colours[i, :3]), t, cv2.LINE_AA, SHIFT)
+        if work is not canvas:
+            cv2.addWeighted(work, alpha / 255.0, canvas, 1 - alpha / 255.0, 0.0, dst=canvas)
+
+
 def draw_text(canvas, layer: Text) -> None:
     scale = _label_scale(canvas)
     for x, y, s in layer.items:
@@ -223,24 +239,8 @@ def draw_raster(canvas, layer: Raster) -> None:
     dst[hit] = (dst[hit] * (1.0 - a[hit]) + src[..., :3][hit] * a[hit] + 0.5).astype(np.uint8)
 
 
-def draw_segments(canvas, layer: Segments) -> None:
-    if len(layer.xy) == 0:
-        return
-    t = max(int(round(layer.width * max(min(canvas.shape[:2]) / 800.0, 1.0))), 1)
-    for alpha, idx in _groups(layer.colours[:, 3]):
-        if alpha == 0:
-            continue
-        work = canvas if alpha >= 255 else canvas.copy()
-        for i in idx:
-            (ax, ay), (bx, by) = layer.xy[i]
-            cv2.line(work, (_fx(ax), _fx(ay)), (_fx(bx), _fx(by)), tuple(int(c) for c in layer.colours[i, :3]), t,
-                     cv2.LINE_AA, SHIFT)
-        if work is not canvas:
-            cv2.addWeighted(work, alpha / 255.0, canvas, 1 - alpha / 255.0, 0.0, dst=canvas)
-
-
 DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text,
-        Raster: draw_raster, Segments: draw_segments}
+        Lines: draw_lines, Raster: draw_raster}
 
 
 def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STAGES = ("input", "features", "anchors", "objectness", "proposals", "rois", "detections")
-# stages only models with those heads have (Mask R-CNN, Keypoint R-CNN); not among the keys 1-7
+# drawn with ground truth (core.truth, core.training); not among the seven keyed stages
+TRAINING_STAGES = ("truth", "anchor_targets", "roi_targets", "loss")
+# stages only models with those heads have (Mask R-CNN, Keypoint R-CNN); not among the keys 1-7 either
 EXTRA_STAGES = ("masks", "keypoints")
 
 # status codes of a box before NMS

@@ -9,7 +9,7 @@ import numpy as np
 from ..colormaps import CLASS_COLOURS
 from ..errors import LensError
 from ._common import value_range
-from .layers import Heatmap, Points, Segments, StageLayers, Text
+from .layers import Heatmap, Lines, Points, StageLayers, Text
 
 
 def layers(tr, s: dict) -> StageLayers:
@@ -42,10 +42,10 @@ def layers(tr, s: dict) -> StageLayers:
             colour = CLASS_COLOURS[j % len(CLASS_COLOURS)]
             for a, b in kp.skeleton:
                 if shown[j, a] and shown[j, b]:
-                    segs.append((xy[j, a], xy[j, b]))
+                    segs.append((*xy[j, a], *xy[j, b]))
                     cols.append((*colour, int(255 * op)))
-        out.append(Segments("keypoints.skeleton", np.asarray(segs, np.float32).reshape(-1, 2, 2),
-                            np.asarray(cols, np.uint8).reshape(-1, 4), width=2.0))
+        out.append(Lines("keypoints.skeleton", np.asarray(segs, np.float32).reshape(-1, 4),
+                         np.asarray(cols, np.uint8).reshape(-1, 4), width=2.0))
     pts = np.concatenate([xy[j][shown[j]] for j in dets]).astype(np.float32).reshape(-1, 2)
     out.append(Points("keypoints.points", pts, (255, 60, 60, int(255 * op)), size=5.0))
     if s["names"]:

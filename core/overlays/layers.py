@@ -57,6 +57,16 @@ class Points:
 
 
 @dataclass(frozen=True, eq=False)
+class Lines:
+    """Straight segments, e.g. from a positive anchor to the object it was matched to."""
+
+    name: str
+    segments: np.ndarray  # [N, 4] float32: x0, y0, x1, y1
+    colours: np.ndarray  # [N, 4] uint8 RGBA
+    width: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
 class Text:
     name: str
     items: list[tuple[float, float, str]]  # x, y (top-left, original pixels), text
@@ -73,16 +83,6 @@ class Raster:
     rgba: np.ndarray  # [h, w, 4] uint8
     rect: Rect
     opacity: float = 1.0
-
-
-@dataclass(frozen=True, eq=False)
-class Segments:
-    """Line segments (a keypoint skeleton), each with its colour."""
-
-    name: str
-    xy: np.ndarray  # [N, 2, 2] float32: (x0, y0), (x1, y1) in original pixels
-    colours: np.ndarray  # [N, 4] uint8 RGBA
-    width: float = 2.0
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,9 +19,18 @@ DEFAULTS: dict[str, dict] = {
     "masks": {"threshold": 0.5, "detection": None, "probability": False, "colormap": "viridis", "opacity": 0.5},
     "keypoints": {"detection": None, "min_score": None, "skeleton": True, "heatmap": None, "names": False,
                   "colormap": "inferno", "opacity": 1.0},
+    # with ground truth (TRAINING_STAGES); level None = all levels, gt None = every object
+    "truth": {"labels": True, "opacity": 1.0},
+    "anchor_targets": {"level": None, "gt": None, "show": "sampled", "lines": True, "predicted": False,
+                       "opacity": 1.0},
+    "roi_targets": {"gt": None, "show": "sampled", "predicted": False, "opacity": 1.0},
+    "loss": {"level": None, "mode": "share", "rois": 30, "colormap": "inferno", "opacity": 0.7},
 }
 REDUCTIONS = ("mean", "max", "l2", "channel")
 MODES = ("prob", "logit")
+ANCHOR_SHOW = ("sampled", "positive", "all")
+ROI_SHOW = ("sampled", "positive")
+LOSS_MODES = ("share", "bce")
 
 
 def defaults() -> dict[str, dict]:
@@ -48,7 +57,11 @@ def check(s: dict[str, dict]) -> None:
 
     need(s["features"]["reduction"] in REDUCTIONS, "features.reduction", f"use one of {', '.join(REDUCTIONS)}")
     need(s["objectness"]["mode"] in MODES, "objectness.mode", "use prob or logit")
-    for stage in ("features", "objectness", "proposals", "rois", "masks", "keypoints"):
+    need(s["anchor_targets"]["show"] in ANCHOR_SHOW, "anchor_targets.show", f"use one of {', '.join(ANCHOR_SHOW)}")
+    need(s["roi_targets"]["show"] in ROI_SHOW, "roi_targets.show", f"use one of {', '.join(ROI_SHOW)}")
+    need(int(s["loss"]["rois"]) >= 0, "loss.rois", "must be >= 0")
+    need(s["loss"]["mode"] in LOSS_MODES, "loss.mode", f"use one of {', '.join(LOSS_MODES)}")
+    for stage in ("features", "objectness", "proposals", "rois", "masks", "keypoints", "loss"):
         need(s[stage]["colormap"] in available(), f"{stage}.colormap", f"use one of {', '.join(available())}")
     for stage, values in s.items():
         op = values.get("opacity", 1.0)
