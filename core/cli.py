@@ -25,9 +25,16 @@ THRESHOLD_OPTIONS = (
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model preset (default: demo); see `rcnn-lens models`")
+    p.add_argument("--model", default=None,
+                   help="a preset (see `rcnn-lens models`), auto (the preset the checkpoint fits; the default "
+                        "with a checkpoint) or your builder path/to/file.py:function or package.module:function "
+                        "(runs your code); default: demo")
     p.add_argument("--weights", default=None,
-                   help="demo, coco, random, random:SEED or a checkpoint path (default: the preset's)")
+                   help="demo, coco, random, random:SEED or a checkpoint (.pt/.pth/.ckpt/.safetensors; "
+                        "default: the preset's)")
+    p.add_argument("--trust", action="store_true",
+                   help="load a whole pickled model (torch.save(model)) with weights_only=False: runs code from "
+                        "the file; only for files you made")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     for flag, dest, typ, help_ in THRESHOLD_OPTIONS:
         p.add_argument(flag, dest=dest, type=typ, default=None, help=help_)
@@ -99,11 +106,26 @@ def trace_summary(tr, image_name: str) -> dict:
                      "box_regression": _shape(h.box_regression)},
         "detections_pre_nms": len(d),
         "detections": [{k: v for k, v in det.items() if k != "proposal"} for det in tr.final()],
+        **_heads_summary(tr),
         "params": tr.params,
         "timings_ms": {k: round(v, 2) for k, v in tr.timings_ms.items()},
         **({"truth": tr.truth.records()} if tr.truth is not None else {}),
         **({"training": tr.training.counts()} if tr.training is not None else {}),
     }
+
+
+def _heads_summary(tr) -> dict:
+    """Shapes of the mask / keypoint heads and the model check, for models that have them."""
+    out = {}
+    if tr.masks is not None:
+        out["mask_head"] = {"pooled": _shape(tr.masks.pooled), "logits": _shape(tr.masks.logits)}
+    if tr.keypoints is not None:
+        out["keypoint_head"] = {"pooled": _shape(tr.keypoints.pooled), "heatmaps": _shape(tr.keypoints.heatmaps),
+                                "names": list(tr.keypoints.names)}
+    if tr.check is not None:
+        c = tr.check
+        out["check"] = {"checked": c.checked, "equal": c.equal, "overrides": list(c.overrides), "detail": c.detail}
+    return out
 
 
 def _fmt(shape) -> str:
@@ -138,6 +160,12 @@ def trace_table(tr, image_name: str) -> str:
     rows.append(("predictor class logits", _fmt(s["box_head"]["class_logits"]), "", t.get("box_predictor", 0.0)))
     rows.append(("predictor box regression", _fmt(s["box_head"]["box_regression"]), "", None))
     rows.append(("detections before NMS", "", str(s["detections_pre_nms"]), None))
+    if tr.masks is not None:
+        rows.append(("mask roi pool", _fmt(tr.masks.pooled.shape), "", None))
+        rows.append(("mask logits", _fmt(tr.masks.logits.shape), "", t.get("mask_head", 0.0)))
+    if tr.keypoints is not None:
+        rows.append(("keypoint roi pool", _fmt(tr.keypoints.pooled.shape), "", None))
+        rows.append(("keypoint heatmaps", _fmt(tr.keypoints.heatmaps.shape), "", t.get("keypoint_head", 0.0)))
     rows.append(("detections after NMS", "", str(len(s["detections"])), t.get("postprocess", 0.0)))
     w0 = max(len(r[0]) for r in rows)
     w1 = max(max(len(r[1]) for r in rows), 5)
@@ -147,7 +175,8 @@ def trace_table(tr, image_name: str) -> str:
         out.append(f"{name:<{w0}}  {shape:<{w1}}  {count:>14}  {'' if ms is None else f'{ms:8.1f}':>8}")
     for det in s["detections"]:
         b = ", ".join(f"{v:.1f}" for v in det["box"])
-        out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]")
+        extra = f"  mask {det['mask_area']} px" if "mask_area" in det else ""
+        out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]{extra}")
     if tr.truth is not None:
         out.append(f"truth: {len(tr.truth)} objects from {tr.truth.source}")
         for obj in s["truth"]:
@@ -164,7 +193,17 @@ def trace_table(tr, image_name: str) -> str:
 def _load(args):
     from .models import load_model
 
-    return load_model(args.model, weights=args.weights, device=args.device)
+    return load_model(args.model, weights=args.weights, device=args.device, trust=getattr(args, "trust", False),
+                      download=True, bar=True)
+
+
+def check_line(tr, image_name: str) -> str | None:
+    """One warning line when a flagged model's checked trace differs from model(images)."""
+    c = tr.check
+    if c is None or not c.checked or c.equal:
+        return None
+    return (f"rcnn-lens: {image_name}: warning: {c.detail}; the model overrides {', '.join(c.overrides)}, so the "
+            "stages shown may not be what it computes")
 
 
 def cmd_trace(args) -> int:
@@ -182,10 +221,13 @@ def cmd_trace(args) -> int:
             print(f"rcnn-lens: {err}", file=sys.stderr)
             failed += 1
             continue
+        warn = check_line(tr, path)
+        if warn:
+            print(warn, file=sys.stderr)
         if args.json:
-            print(json.dumps(trace_summary(tr, path)), flush=True)
+            print(json.dumps({**trace_summary(tr, path), "loaded": model.summary}), flush=True)
         else:
-            print(trace_table(tr, path), flush=True)
+            print(f"loaded: {model.summary}\n" + trace_table(tr, path), flush=True)
     return 1 if (finish_truth(lookup) or failed) else 0
 
 
@@ -193,18 +235,17 @@ def cmd_models(args) -> int:
     from . import presets
     from . import weights as w
 
+    if getattr(args, "fits", None):
+        from . import checkpoints, fit
+
+        ck = checkpoints.read(args.fits, trust=args.trust)
+        sd = ck.state_dict if ck.module is None else ck.module.state_dict()
+        names = fit.fitting_presets(sd, ck.config)
+        print(json.dumps(names) if args.json else (", ".join(names) or "no preset fits"))
+        return 0 if names else 1
     rows = []
     for name, p in presets.PRESETS.items():
-        avail = []
-        if name == "demo":
-            avail.append(f"demo ({'shipped' if w.DEMO_WEIGHTS.is_file() else 'missing: make train'})")
-        if p.coco:
-            try:
-                f = w.coco_file(p)
-                avail.append(f"coco ({'cached' if f.is_file() else 'not cached: put ' + f.name + ' in ' + str(f.parent)})")
-            except Exception:  # noqa: BLE001
-                avail.append("coco (unknown)")
-        avail.append("random")
+        avail = [f"{a['spec']} ({a['note']})" if a["spec"] != "random" else "random" for a in w.availability(p)]
         rows.append({"name": name, "default": p.default_weights, "weights": avail, "about": p.description})
     if args.json:
         print(json.dumps(rows))
@@ -240,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_trace)
     m = sub.add_parser("models", help="list presets and whether their weights are available offline")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--fits", metavar="CHECKPOINT", default=None, help="list the presets a checkpoint's keys fit")
+    m.add_argument("--trust", action="store_true", help="with --fits: read a whole pickled model")
     m.add_argument("--debug", action="store_true")
     m.set_defaults(func=cmd_models)
     d = sub.add_parser("download", help="fetch a preset's COCO weights into torch.hub's cache (needs internet)")

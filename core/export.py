@@ -17,18 +17,20 @@ from .atomic import write_bytes, write_text
 from .errors import LensError
 from .images import save_png
 from .overlays import all_layers, merged
-from .stages import STAGES, TRAINING_STAGES
+from .stages import EXTRA_STAGES, STAGES, TRAINING_STAGES
 
-ALL_STAGES = STAGES + TRAINING_STAGES
+ALL_STAGES = STAGES + EXTRA_STAGES + TRAINING_STAGES
 
 VERSION = "0.1.0"
 
 
 def parse_overlays(text: str) -> list[str]:
-    """``all`` (the seven stages), ``training`` (truth,anchor_targets,roi_targets,loss) or a comma list."""
+    """``all`` (the seven stages, and masks/keypoints for models with those heads), ``training``
+    (truth,anchor_targets,roi_targets,loss) or a comma list."""
     names = []
     for t in (t.strip() for t in text.split(",")):
-        names += list(STAGES) if t == "all" else list(TRAINING_STAGES) if t == "training" else [t] if t else []
+        names += list(STAGES + EXTRA_STAGES) if t == "all" else list(TRAINING_STAGES) if t == "training" \
+            else [t] if t else []
     for n in names:
         if n not in ALL_STAGES:
             raise LensError(n, f"unknown overlay; use all, training or some of {','.join(ALL_STAGES)}")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .colormaps import lut
-from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, StageLayers, Text
+from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SHIFT = 4
@@ -222,8 +222,25 @@ def draw_text(canvas, layer: Text) -> None:
         _put_label(canvas, s, x, y, layer.background, scale, above=False)
 
 
+def draw_raster(canvas, layer: Raster) -> None:
+    """Per-pixel alpha blend; each raster pixel fills the canvas pixels whose centres lie in it."""
+    if layer.opacity <= 0 or layer.rgba.size == 0:
+        return
+    x0, y0, x1, y1 = layer.rect
+    h, w = layer.rgba.shape[:2]
+    fx, cols = cell_index(w, x0, x1, canvas.shape[1])
+    fy, rows = cell_index(h, y0, y1, canvas.shape[0])
+    if len(cols) == 0 or len(rows) == 0:
+        return
+    src = layer.rgba[rows[:, None], cols[None, :]]
+    dst = canvas[fy:fy + len(rows), fx:fx + len(cols)]
+    a = src[..., 3:4].astype(np.float32) * (float(layer.opacity) / 255.0)
+    hit = a[..., 0] > 0
+    dst[hit] = (dst[hit] * (1.0 - a[hit]) + src[..., :3][hit] * a[hit] + 0.5).astype(np.uint8)
+
+
 DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text,
-        Lines: draw_lines}
+        Lines: draw_lines, Raster: draw_raster}
 
 
 def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:

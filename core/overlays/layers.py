@@ -75,6 +75,17 @@ class Text:
 
 
 @dataclass(frozen=True, eq=False)
+class Raster:
+    """An RGBA raster with per-pixel alpha stretched over ``rect`` (instance masks: one raster
+    pixel per original pixel). Drawn with nearest neighbour; ``opacity`` scales the alpha."""
+
+    name: str
+    rgba: np.ndarray  # [h, w, 4] uint8
+    rect: Rect
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
 class StageLayers:
     """Everything one stage draws, bottom to top, plus a one-line caption for legends."""
 

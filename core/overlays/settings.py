@@ -15,6 +15,10 @@ DEFAULTS: dict[str, dict] = {
     "proposals": {"top_n": 50, "pre_nms": False, "colormap": "turbo", "opacity": 1.0},
     "rois": {"roi": None, "show_all": True, "colormap": "viridis", "opacity": 0.7},
     "detections": {"suppressed": False, "opacity": 1.0},
+    # EXTRA_STAGES: only for models with those heads
+    "masks": {"threshold": 0.5, "detection": None, "probability": False, "colormap": "viridis", "opacity": 0.5},
+    "keypoints": {"detection": None, "min_score": None, "skeleton": True, "heatmap": None, "names": False,
+                  "colormap": "inferno", "opacity": 1.0},
     # with ground truth (TRAINING_STAGES); level None = all levels, gt None = every object
     "truth": {"labels": True, "opacity": 1.0},
     "anchor_targets": {"level": None, "gt": None, "show": "sampled", "lines": True, "predicted": False,
@@ -57,10 +61,14 @@ def check(s: dict[str, dict]) -> None:
     need(s["roi_targets"]["show"] in ROI_SHOW, "roi_targets.show", f"use one of {', '.join(ROI_SHOW)}")
     need(int(s["loss"]["rois"]) >= 0, "loss.rois", "must be >= 0")
     need(s["loss"]["mode"] in LOSS_MODES, "loss.mode", f"use one of {', '.join(LOSS_MODES)}")
-    for stage in ("features", "objectness", "proposals", "rois", "loss"):
+    for stage in ("features", "objectness", "proposals", "rois", "masks", "keypoints", "loss"):
         need(s[stage]["colormap"] in available(), f"{stage}.colormap", f"use one of {', '.join(available())}")
     for stage, values in s.items():
         op = values.get("opacity", 1.0)
         need(isinstance(op, (int, float)) and 0.0 <= op <= 1.0, f"{stage}.opacity", "must be between 0 and 1")
     need(int(s["proposals"]["top_n"]) >= 0, "proposals.top_n", "must be >= 0")
     need(int(s["features"]["channel"]) >= 0, "features.channel", "must be >= 0")
+    need(0.0 <= float(s["masks"]["threshold"]) <= 1.0, "masks.threshold", "must be between 0 and 1")
+    for stage in ("masks", "keypoints"):
+        det = s[stage]["detection"]
+        need(det is None or int(det) >= 0, f"{stage}.detection", "must be >= 0 (a final detection)")

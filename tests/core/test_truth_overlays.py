@@ -12,7 +12,7 @@ from core.errors import LensError
 from core.overlays import ALL_STAGES, all_layers, layers_for, merged
 from core.overlays.layers import Boxes, Heatmap, Lines
 from core.paths import DEMO_IMAGES
-from core.stages import STAGES, TRAINING_STAGES
+from core.stages import EXTRA_STAGES, STAGES, TRAINING_STAGES
 from core.training import attach
 from core.truth import find_for_image
 
@@ -45,7 +45,7 @@ def layer(st, name):
 def test_training_stages_are_registered_apart_from_the_seven():
     assert STAGES == ("input", "features", "anchors", "objectness", "proposals", "rois", "detections")
     assert TRAINING_STAGES == ("truth", "anchor_targets", "roi_targets", "loss")
-    assert ALL_STAGES == STAGES + TRAINING_STAGES
+    assert ALL_STAGES == STAGES + EXTRA_STAGES + TRAINING_STAGES  # masks, keypoints: models with those heads
     assert set(TRAINING_STAGES) <= set(merged(None))
     with pytest.raises(LensError, match="anchor_targets.show: use one of sampled, positive, all"):
         merged({"anchor_targets": {"show": "every"}})
@@ -175,7 +175,7 @@ def test_export_draws_the_new_stages(scene, tmp_path):
     tr = scene[0]
     assert parse_overlays("training") == list(TRAINING_STAGES)
     assert parse_overlays("detections,truth") == ["detections", "truth"]
-    assert parse_overlays("all,loss") == [*STAGES, "loss"]
+    assert parse_overlays("all,loss") == [*STAGES, *EXTRA_STAGES, "loss"]  # masks, keypoints: drawn where they exist
     with pytest.raises(LensError, match="unknown overlay"):
         parse_overlays("targets")
     black = type(tr)(**{**tr.__dict__, "image": np.zeros_like(tr.image)})
@@ -192,4 +192,4 @@ def test_export_draws_the_new_stages(scene, tmp_path):
     k = int(np.argmax(np.hypot(*(lines.segments[:, 2:] - lines.segments[:, :2]).T)))  # the longest line
     mid = ((lines.segments[k, :2] + lines.segments[k, 2:]) / 2).round().astype(int)
     assert only[mid[1] - 1:mid[1] + 2, mid[0] - 1:mid[0] + 2].max() > 100  # the line passes there
-    assert len(all_layers(tr, list(ALL_STAGES))) == len(ALL_STAGES)
+    assert len(all_layers(tr, list(ALL_STAGES))) == len(ALL_STAGES) - len(EXTRA_STAGES)  # no mask/keypoint heads
