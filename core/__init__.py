@@ -7,9 +7,12 @@ Public API::
     tr = core.trace(model, "scene.png")             # or an HxWx3 uint8 RGB array
     tr2 = core.retrace(tr, box_nms_thresh=0.3)      # reruns only the stages after the change
 
-``load_model(name, weights=..., device=..., **torchvision keywords)``: ``name`` is a preset of
-``core.presets.PRESETS``; ``weights`` is ``demo``, ``coco``, ``random``, ``random:SEED`` or a
-checkpoint path (loaded with ``weights_only=True``); ``device`` is ``cpu``, ``cuda`` or ``auto``.
+``load_model(name, weights=..., device=..., trust=False, download=False, **torchvision keywords)``:
+``name`` is a preset of ``core.presets.PRESETS``, ``auto`` (the preset a checkpoint fits) or a user
+builder ``path/file.py:function`` / ``package.module:function`` (runs their code); ``weights`` is
+``demo``, ``coco``, ``random``, ``random:SEED`` or a checkpoint file (``core.checkpoints``:
+``weights_only=True``, safetensors; a whole pickled model only with ``trust``); ``device`` is
+``cpu``, ``cuda`` or ``auto``. ``LoadedModel.summary`` says what was loaded.
 
 A ``Trace`` (``core.stages``) holds numpy arrays: image meta (original/resized/padded size and
 scale), feature maps per level (FPN and the body under it), anchors per level, RPN objectness
@@ -17,7 +20,8 @@ logits and box deltas per level, proposals before NMS (with status, level, ancho
 proposal that suppressed each dropped one, with the IoU) and after NMS (``keep``), the RoIAlign
 output and box-head outputs (logits, softmax, class-specific refined boxes), detections before
 and after NMS linked to their proposals, and time per stage. Every box set has its model-frame and
-original-pixel copies. ``retrace`` takes torchvision's FasterRCNN keywords: ``rpn_pre_nms_top_n_test``,
+original-pixel copies. Mask R-CNN / Keypoint R-CNN traces also hold ``masks`` (``MaskHead``) and
+``keypoints`` (``KeypointHead``). ``retrace`` takes torchvision's FasterRCNN keywords: ``rpn_pre_nms_top_n_test``,
 ``rpn_post_nms_top_n_test``, ``rpn_nms_thresh``, ``rpn_score_thresh``, ``box_score_thresh``,
 ``box_nms_thresh``, ``box_detections_per_img``.
 

@@ -28,10 +28,10 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise LensError(p, f"cannot write ({err.strerror or err})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a normal new file respects the umask
         os.replace(tmp, p)
     except OSError as err:
         try:

@@ -1,4 +1,5 @@
-"""``rcnn-lens export``: its options, turning them into stage settings, and the batch loop."""
+"""``rcnn-lens export``: its options, turning them into stage settings, and the batch loop. The
+drawing and writing is core.export's (the app's export goes there too)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,8 @@ import sys
 from pathlib import Path
 
 from .errors import LensError
-from .export import write_export
+from .export import parse_overlays, write_export
 from .overlays import REGISTRY, merged
-
-
-def parse_overlays(text: str) -> list[str]:
-    """``all`` or a comma list of stage names -> the names in drawing order (a stage a trace does
-    not have is skipped when drawing)."""
-    if text.strip() == "all":
-        return list(REGISTRY)
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for n in names:
-        if n not in REGISTRY:
-            raise LensError(n, f"unknown overlay; use all or some of {','.join(REGISTRY)}")
-    return [s for s in REGISTRY if s in names]
 
 
 def settings_from_args(args) -> dict:
@@ -59,6 +48,13 @@ def settings_from_args(args) -> dict:
     if args.suppressed:
         put("detections", "suppressed", True)
     put("rois", "roi", args.roi)
+    for st in ("anchor_targets", "roi_targets"):
+        put(st, "gt", getattr(args, "gt", None))
+    put("anchor_targets", "level", args.level)
+    put("loss", "level", args.level)
+    targets_shown = getattr(args, "targets", None)
+    put("anchor_targets", "show", targets_shown)
+    put("roi_targets", "show", "positive" if targets_shown == "all" else targets_shown)
     merged(s)  # validate early: one clear line before any work
     return s
 
@@ -83,21 +79,23 @@ def targets(images: list[str], out: str) -> list[Path]:
     return paths
 
 
-def run_export(args, load_model, params: dict) -> int:
-    """The batch: ``load_model()`` once the options are known to be good, then each image."""
+def run_export(args, load_model, params: dict, truth) -> int:
+    """The batch. ``load_model()`` and ``truth()`` (-> attach(tr, image, class names), finish())
+    come from the command line (core.cli), once the options are known to be good."""
     from tqdm import tqdm
-
-    from .runner import trace
 
     stages = parse_overlays(args.overlays)
     settings = settings_from_args(args)
     outs = targets(args.images, args.out)
+    attach, finish = truth()  # before torch loads: a bad annotation file fails at once
+    from .runner import trace
+
     model = load_model()
     failed = 0
     bar = tqdm(list(zip(args.images, outs)), desc="export", unit="img", disable=None, file=sys.stderr)
     for img, out in bar:
         try:
-            tr = trace(model, img, **params)
+            tr = attach(trace(model, img, **params), img, model.class_names)
             write_export(tr, out, stages, settings, legend=not args.no_legend, npz=args.npz, image_path=img)
         except LensError as err:
             bar.write(f"rcnn-lens: {err}", file=sys.stderr)
@@ -105,13 +103,14 @@ def run_export(args, load_model, params: dict) -> int:
             continue
         if not sys.stderr.isatty():
             print(out, flush=True)
-    return 1 if failed else 0
+    return 1 if (finish() or failed) else 0
 
 
-def add_export_parser(sub, add_model_options, run) -> None:
+def add_export_parser(sub, add_model_options, add_truth_options, run) -> None:
     e = sub.add_parser("export", help="write annotated PNGs (+ JSON sidecar) of the chosen stage overlays")
     e.add_argument("images", nargs="+", metavar="IMAGE")
-    e.add_argument("--overlays", default="detections", help=f"all, or a comma list of {','.join(REGISTRY)}")
+    e.add_argument("--overlays", default="detections",
+                   help=f"all, training, or a comma list of {','.join(REGISTRY)}")
     e.add_argument("-o", "--out", required=True, help="output PNG (one image) or folder")
     e.add_argument("--level", default=None, help="level for features/anchors/objectness (default: the first)")
     e.add_argument("--reduction", choices=("mean", "max", "l2"), default=None, help="feature channel reduction")
@@ -128,5 +127,9 @@ def add_export_parser(sub, add_model_options, run) -> None:
     e.add_argument("--settings", default=None, help="stage settings JSON (a sidecar works)")
     e.add_argument("--no-legend", action="store_true", help="the photo alone, no legend below")
     e.add_argument("--npz", action="store_true", help="also save the tensors the overlays show")
+    e.add_argument("--gt", type=int, default=None, help="anchor/roi targets of one truth object (its index)")
+    e.add_argument("--targets", choices=("sampled", "positive", "all"), default=None,
+                   help="anchor/roi targets shown: the minibatch (default), every positive, or all labelled anchors")
+    add_truth_options(e)
     add_model_options(e)
     e.set_defaults(func=run)

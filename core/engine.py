@@ -169,15 +169,12 @@ class Engine:
         """Keep ``full`` for retrace and fetches; send it lean."""
         from .parts import HEAVY, expand, get_part, lean
 
-        full.proposals.suppressed_by  # noqa: B018 - resolve the lazy lineage here, in the engine
-        full.detections.suppressed_by  # noqa: B018
         known = {id(v): src for (src, _), v in self.parts.items()}
         sources = {}
         for pattern in HEAVY:
             for path in expand(full, pattern):
                 sources[path] = known.get(id(get_part(full, path)), job.seq)
-        portable = replace(full, _state=None)
-        lean_trace, kept = lean(portable, sources)
+        lean_trace, kept = lean(portable(full), sources)
         for path, arr in kept.items():
             if sources[path] == job.seq:
                 self.parts[(job.seq, path)] = arr
@@ -188,6 +185,14 @@ class Engine:
         live = set().union(*self._refs.values())
         self.parts = {k: v for k, v in self.parts.items() if k[0] in live}
         job.reply("trace", {"trace": lean_trace})
+
+
+def portable(tr):
+    """The trace as the app holds it: numpy only (suppression lineage resolved, the tensors kept
+    for retrace dropped). The engine sends it lean on top (core.parts)."""
+    tr.proposals.suppressed_by  # noqa: B018 - resolve the lazy lineage here, in the engine
+    tr.detections.suppressed_by  # noqa: B018
+    return replace(tr, _state=None)
 
 
 @contextmanager

@@ -20,3 +20,7 @@ class WeightsError(LensError):
 
 class ModelError(LensError):
     """An unknown preset or a bad model option."""
+
+
+class TruthError(LensError):
+    """An annotation file (COCO, VOC, YOLO) that cannot be read or does not fit its image."""

@@ -12,10 +12,27 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_bytes, write_text
+from .errors import LensError
 from .images import save_png
-from .overlays import all_layers, merged
+from .overlays import REGISTRY, all_layers, merged
+from .overlays import group as group_of
 
 VERSION = "0.1.0"
+
+
+def parse_overlays(text: str) -> list[str]:
+    """``all`` (the seven stages, and masks/keypoints for models with those heads), ``training``
+    (truth,anchor_targets,roi_targets,loss) or a comma list of registered stages -> the names in
+    drawing order."""
+    everything = list(REGISTRY)
+    names = []
+    for t in (t.strip() for t in text.split(",")):
+        names += ([n for n in everything if REGISTRY[n].group != "training"] if t == "all"
+                  else group_of("training") if t == "training" else [t] if t else [])
+    for n in names:
+        if n not in REGISTRY:
+            raise LensError(n, f"unknown overlay; use all, training or some of {','.join(everything)}")
+    return [s for s in everything if s in names]
 
 
 def legend_lines(tr, stages: list[str], captions: list[str]) -> list[str]:
@@ -46,7 +63,10 @@ def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, si
         "model": tr.model, "weights": tr.weights, "params": tr.params, "overlays": list(stages),
         "settings": {st: full_settings[st] for st in stages},
         "reproduce": "rcnn-lens export " + (image_path or "IMAGE") + f" --model {tr.model} --weights {tr.weights} "
-                     f"--overlays {','.join(stages)} --settings SIDECAR.json",
+                     f"--overlays {','.join(stages)} --settings SIDECAR.json"
+                     + (f" --annotations {tr.truth.source} --seed {tr.training.seed}" if tr.training is not None else ""),
+        **({"truth": tr.truth.records(), "annotations": tr.truth.source} if tr.truth is not None else {}),
+        **({"training": tr.training.counts()} if tr.training is not None else {}),
     }
 
 

@@ -28,6 +28,11 @@ HEAVY: list[tuple] = [
     ("box_head", "features"),
     ("box_head", "box_regression"),
     ("box_head", "refined"),
+    ("masks", "pooled"),
+    ("masks", "logits"),
+    ("masks", "pasted"),
+    ("keypoints", "pooled"),
+    ("keypoints", "heatmaps"),
 ]
 
 

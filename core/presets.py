@@ -1,7 +1,9 @@
 """The model preset registry: a name -> how to build the torchvision model.
 
 Add a preset with ``register(Preset(...))``. ``build(num_classes, **kw)`` returns an untrained
-``GeneralizedRCNN``; ``coco`` names the torchvision weights enum member for ``--weights coco``.
+``GeneralizedRCNN``; ``coco`` names the torchvision weights enum member for ``--weights coco``
+(``coco_eps``: the BatchNorm eps torchvision's builder sets for those weights). Keypoint presets
+take ``num_keypoints``; presets with ``takes_config`` rebuild from a config stored in their weights.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ class Preset:
     default_classes: int
     coco: str | None = None  # "module.EnumName.MEMBER" of torchvision's weights API
     default_weights: str = "random"
+    coco_eps: float | None = None  # torchvision's overwrite_eps(model, 0.0) for its v1 COCO weights
+    keypoints: bool = False  # the builder takes num_keypoints
+    takes_config: bool = False  # the builder takes config= (read from the weights file)
 
 
 PRESETS: dict[str, Preset] = {}
@@ -103,9 +108,9 @@ def _demo(num_classes: int = 4, config: dict | None = None, **kw):
 
 
 register(Preset("demo", "the project's shapes detector (circle, rectangle, triangle), trained by "
-                "`make train`; weights shipped in assets/", _demo, 4, default_weights="demo"))
+                "`make train`; weights shipped in assets/", _demo, 4, default_weights="demo", takes_config=True))
 register(Preset("fasterrcnn_resnet50_fpn", "torchvision ResNet-50 FPN", _torchvision("fasterrcnn_resnet50_fpn"),
-                91, coco="FasterRCNN_ResNet50_FPN_Weights.COCO_V1"))
+                91, coco="FasterRCNN_ResNet50_FPN_Weights.COCO_V1", coco_eps=0.0))
 register(Preset("fasterrcnn_resnet50_fpn_v2", "torchvision ResNet-50 FPN v2",
                 _torchvision("fasterrcnn_resnet50_fpn_v2"), 91, coco="FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1"))
 register(Preset("fasterrcnn_mobilenet_v3_large_fpn", "torchvision MobileNetV3-Large FPN",
@@ -114,6 +119,14 @@ register(Preset("fasterrcnn_mobilenet_v3_large_fpn", "torchvision MobileNetV3-La
 register(Preset("fasterrcnn_mobilenet_v3_large_320_fpn", "torchvision MobileNetV3-Large 320 FPN",
                 _torchvision("fasterrcnn_mobilenet_v3_large_320_fpn"), 91,
                 coco="FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"))
+register(Preset("maskrcnn_resnet50_fpn", "torchvision Mask R-CNN ResNet-50 FPN (boxes + instance masks)",
+                _torchvision("maskrcnn_resnet50_fpn"), 91, coco="MaskRCNN_ResNet50_FPN_Weights.COCO_V1",
+                coco_eps=0.0))
+register(Preset("maskrcnn_resnet50_fpn_v2", "torchvision Mask R-CNN ResNet-50 FPN v2 (boxes + instance masks)",
+                _torchvision("maskrcnn_resnet50_fpn_v2"), 91, coco="MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1"))
+register(Preset("keypointrcnn_resnet50_fpn", "torchvision Keypoint R-CNN ResNet-50 FPN (person + 17 COCO keypoints)",
+                _torchvision("keypointrcnn_resnet50_fpn"), 2, coco="KeypointRCNN_ResNet50_FPN_Weights.COCO_V1",
+                coco_eps=0.0, keypoints=True))
 register(Preset("seed-walkthrough", "the seed notebook's walkthrough: AlexNet features, 800x800 unresized, "
                 "anchors 128/256/512 x 0.5/1/2, RoIAlign 7x10, 17 classes", _seed_walkthrough, 17))
 register(Preset("seed-alexnet", "the seed notebook's assembled model: AlexNet, anchors 32..256, "

@@ -249,12 +249,14 @@ class Channel:
 
 # ---------------------------------------------------------------- the core's types
 def _register_core() -> None:
-    from . import stages
+    from . import stages, training_types, verdicts
     from .parts import Withheld
     from .truth import Truth
 
     for cls in (stages.ImageMeta, stages.FeatureLevel, stages.AnchorLevel, stages.RPNLevel, stages.Proposals,
-                stages.Detections, stages.BoxHead, stages.Trace, Truth):
+                stages.Detections, stages.BoxHead, stages.MaskHead, stages.KeypointHead, stages.ModelCheck,
+                stages.Trace, Truth, training_types.AnchorTargets, training_types.RoITargets, training_types.Training,
+                verdicts.ObjectPath, verdicts.DetectionError, verdicts.Diagnosis):
         register(cls)
     # a resolved lazy value travels as its value
     register_codec(stages.Lazy, "Lazy", lambda lz: lz.get(), _resolved)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .colormaps import lut
-from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, StageLayers, Text
+from .overlays.layers import Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
 from .overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items, place
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -207,12 +207,19 @@ def _thickness(canvas, width: float) -> int:
 
 
 def draw_lines(canvas, layer: Lines) -> None:
+    if len(layer.segments) == 0:
+        return
     t = _thickness(canvas, layer.width)
-    for (p, q), c in zip(layer.segments, layer.colours):
-        if c[3] == 0:
+    fixed = np.round((np.asarray(layer.segments, np.float64).reshape(-1, 4) - 0.5) * ONE).astype(np.int64)
+    for alpha, idx in _groups(layer.colours[:, 3]):
+        if alpha == 0:
             continue
-        col = tuple(int(v) for v in c[:3])
-        cv2.line(canvas, (_fx(p[0]), _fx(p[1])), (_fx(q[0]), _fx(q[1])), col, t, cv2.LINE_AA, SHIFT)
+        work = canvas if alpha >= 255 else canvas.copy()
+        for i in idx:
+            cv2.line(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),
+                     tuple(int(c) for c in layer.colours[i, :3]), t, cv2.LINE_AA, SHIFT)
+        if work is not canvas:
+            cv2.addWeighted(work, alpha / 255.0, canvas, 1 - alpha / 255.0, 0.0, dst=canvas)
 
 
 def draw_text(canvas, layer: Text) -> None:
@@ -254,8 +261,25 @@ def draw_labels(canvas, stages: list[StageLayers]) -> None:
         cv2.putText(canvas, text, (x0 + 3, y0 + th + 2), FONT, scale, fg, 1, cv2.LINE_AA)
 
 
+def draw_raster(canvas, layer: Raster) -> None:
+    """Per-pixel alpha blend; each raster pixel fills the canvas pixels whose centres lie in it."""
+    if layer.opacity <= 0 or layer.rgba.size == 0:
+        return
+    x0, y0, x1, y1 = layer.rect
+    h, w = layer.rgba.shape[:2]
+    fx, cols = cell_index(w, x0, x1, canvas.shape[1])
+    fy, rows = cell_index(h, y0, y1, canvas.shape[0])
+    if len(cols) == 0 or len(rows) == 0:
+        return
+    src = layer.rgba[rows[:, None], cols[None, :]]
+    dst = canvas[fy:fy + len(rows), fx:fx + len(cols)]
+    a = src[..., 3:4].astype(np.float32) * (float(layer.opacity) / 255.0)
+    hit = a[..., 0] > 0
+    dst[hit] = (dst[hit] * (1.0 - a[hit]) + src[..., :3][hit] * a[hit] + 0.5).astype(np.uint8)
+
+
 DRAW = {Heatmap: draw_heatmap, Picture: draw_picture, Boxes: draw_boxes, Points: draw_points, Text: draw_text,
-        Lines: draw_lines}
+        Lines: draw_lines, Raster: draw_raster}
 
 
 def render(image: np.ndarray, stages: list[StageLayers], legend: list[str] | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
+from . import heads as heads_mod
 from .errors import ModelError
 from .images import as_image
 from .models import LoadedModel
@@ -34,6 +35,7 @@ from .stages import (
     FeatureLevel,
     ImageMeta,
     Lazy,
+    ModelCheck,
     Proposals,
     RPNLevel,
     Trace,
@@ -89,6 +91,7 @@ class _Post:
 
     pred_boxes: torch.Tensor  # [K, classes, 4] decoded, clipped
     probs: torch.Tensor  # [K, classes]
+    heads: dict = field(default_factory=dict)  # the mask/keypoint stages of the last final set (retrace reuses)
 
 
 class Cancelled(Exception):
@@ -173,7 +176,21 @@ def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
                      meta=meta, image=rgb, features=feature_levels, anchors=anchor_levels, rpn=rpn_levels,
                      proposals=None, box_head=None, detections=None,
                      params={**model_params(m), **params}, timings_ms=clock.ms, _state=state)
-        return _after_rpn(base, state, clock)
+        out = _after_rpn(base, state, clock)
+    if model.support.needs_check:
+        out = replace(out, check=_check(model, tensor, out))
+    return out
+
+
+def _check(model: LoadedModel, tensor: torch.Tensor, tr: Trace) -> ModelCheck:
+    """A model core.support flagged: its first trace is checked against model(images)."""
+    from .support import compare
+
+    if model.first_check is None:
+        model.first_check = compare(model, tensor, tr)
+        return model.first_check
+    first = model.first_check
+    return ModelCheck(False, None, first.overrides, f"not checked; the first trace was: {first.detail}")
 
 
 def retrace(tr: Trace, cancel=None, **params) -> Trace:
@@ -187,8 +204,13 @@ def retrace(tr: Trace, cancel=None, **params) -> Trace:
     clock = _Clock(state.model.device, cancel)
     with torch.inference_mode():
         if changed & set(RPN_PARAMS):
-            return _after_rpn(replace(tr, params=new, timings_ms=dict(tr.timings_ms)), state, clock)
-        out = _detections(replace(tr, params=new), state, post, clock)
+            out = _after_rpn(replace(tr, params=new, timings_ms=dict(tr.timings_ms)), state, clock)
+        else:
+            out = _detections(replace(tr, params=new), state, post, clock)
+    if tr.check is not None and changed:
+        out = replace(out, check=ModelCheck(False, None, tr.check.overrides,
+                                            f"retraced, not checked; the first trace was: {tr.check.detail}"
+                                            if tr.check.checked else tr.check.detail))
     return out
 
 
@@ -208,7 +230,7 @@ def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
     pred_boxes = m.roi_heads.box_coder.decode(box_regression, [rois])
     pred_boxes = box_ops.clip_boxes_to_image(pred_boxes, state.image_sizes[0])
     probs = F.softmax(class_logits, -1)
-    levels, names = _roi_levels(pool, state.features, rois, state.image_sizes)
+    levels, names = heads_mod.pool_levels(pool, state.features, rois, state.image_sizes)
     out_size = pool.output_size
     out_size = (out_size, out_size) if isinstance(out_size, int) else tuple(int(v) for v in out_size)
     head = BoxHead(
@@ -220,14 +242,6 @@ def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
     clock.lap("collect")
     post = _Post(pred_boxes, probs)
     return _detections(replace(tr, proposals=proposals, box_head=head), state, post, clock)
-
-
-def _roi_levels(pool, features, rois, image_sizes):
-    names = tuple(k for k in features if k in pool.featmap_names)
-    mapper = getattr(pool, "map_levels", None)
-    if mapper is None or len(names) == 1:
-        return np.zeros(rois.shape[0], np.int64), names
-    return _np(mapper([rois])).astype(np.int64), names
 
 
 def _filter_proposals(state: _State, meta: ImageMeta, p: dict, min_size: float):
@@ -336,17 +350,38 @@ def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
     _mark_dropped(small_keep, kept_all, status, n)
     status[kept_all[int(p["box_detections_per_img"]):].cpu()] = OVER_TOP_N
     sup = Lazy(lambda: _suppression(boxes, labels, small_keep, kept_all, nms_thresh))
-    result = m.transform.postprocess([{"boxes": boxes[final], "scores": scores[final], "labels": labels[final]}],
-                                     state.image_sizes, [state.original_size])[0]
+    final_det = {"boxes": boxes[final], "scores": scores[final], "labels": labels[final]}
+    masks = keypoints = None
+    if heads_mod.has_heads(m):
+        final_boxes, masks, keypoints = _heads(state, post, final_det, roi_index[final], clock)
+    else:
+        final_boxes = _np(m.transform.postprocess([final_det], state.image_sizes, [state.original_size])[0]["boxes"])
     b = _np(boxes)
     det = Detections(
         boxes=b, boxes_image=_np(resize_boxes(boxes, state.image_sizes[0], state.original_size)),
         scores=_np(scores), status=status.numpy(), keep=_np(final).astype(np.int64), _suppression=sup, label=_np(labels), proposal=_np(roi_index),
-        final_boxes_image=_np(result["boxes"]))
+        final_boxes_image=final_boxes)
     clock.lap("postprocess")
     timings = dict(tr.timings_ms)
     timings.update(clock.ms)
-    return replace(tr, detections=det, timings_ms=timings, _state=(state, post))
+    return replace(tr, detections=det, masks=masks, keypoints=keypoints, timings_ms=timings, _state=(state, post))
+
+
+def _heads(state: _State, post: _Post, det: dict, rois_index: torch.Tensor, clock: _Clock):
+    """Mask/keypoint heads on the final detections, then postprocess; reused by a retrace whose
+    final detections are the same candidates in the same order (same batch, same result)."""
+    key = (tuple(_np(rois_index).tolist()), tuple(_np(det["labels"]).tolist()))
+    if key in post.heads:
+        return post.heads[key]
+    m = state.model.module
+    out = heads_mod.run(m, state.features, state.image_sizes, det["boxes"], det["labels"], clock)
+    final_boxes, parts = heads_mod.postprocess(m, det, out, state.image_sizes, state.original_size)
+    final_np = _np(final_boxes)
+    masks, keypoints = heads_mod.stages(m, state.features, state.image_sizes, det["boxes"], final_np, det["labels"],
+                                        out, parts, state.original_size, state.model.keypoint_names)
+    post.heads.clear()
+    post.heads[key] = (final_np, masks, keypoints)
+    return post.heads[key]
 
 
 def _feature_levels(features, body, kind, meta: ImageMeta) -> dict:

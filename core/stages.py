@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STAGES = ("input", "features", "anchors", "objectness", "proposals", "rois", "detections")
+# drawn with ground truth (core.truth, core.training); not among the seven keyed stages
+TRAINING_STAGES = ("truth", "anchor_targets", "roi_targets", "loss")
+# stages only models with those heads have (Mask R-CNN, Keypoint R-CNN); not among the keys 1-7 either
+EXTRA_STAGES = ("masks", "keypoints")
 
 # status codes of a box before NMS
 KEPT, SUPPRESSED, OVER_TOP_N, LOW_SCORE, SMALL = 0, 1, 2, 3, 4
@@ -190,6 +194,84 @@ class BoxHead:
 
 
 @dataclass(frozen=True, eq=False)
+class MaskHead:
+    """Mask R-CNN's mask branch for the final detections, as RoIHeads.forward (eval) runs it:
+    ``mask_roi_pool`` on the detection boxes (model frame) -> ``mask_head`` -> ``mask_predictor``
+    logits per class -> ``maskrcnn_inference`` (sigmoid of the detection's class) ->
+    ``transform.postprocess`` (``paste_masks_in_image``) into original pixels.
+
+    The pasted masks are stored cropped to where they are non-zero (lossless: torchvision's pasted
+    mask is zero elsewhere): ``crop(j)`` / ``full(j)``."""
+
+    rois: np.ndarray  # [K, 4] model frame: the final detection boxes the mask RoIAlign pooled
+    rois_image: np.ndarray  # [K, 4] original pixels (the boxes torchvision returns)
+    roi_level: np.ndarray  # [K] index into pooled_levels
+    pooled_levels: tuple[str, ...]
+    output_size: tuple[int, int]  # (14, 14) for torchvision's Mask R-CNN
+    sampling_ratio: int
+    pooled: np.ndarray  # [K, C, 14, 14] mask RoIAlign output
+    logits: np.ndarray  # [K, classes, 28, 28] mask_predictor output, every class
+    labels: np.ndarray  # [K] the class whose mask is used
+    probs: np.ndarray  # [K, 28, 28] sigmoid of the label's logits (maskrcnn_inference)
+    pasted_boxes: np.ndarray  # [K, 4] int64 x0, y0, x1, y1 (exclusive) of each pasted mask's non-zero area
+    pasted: np.ndarray  # float32, the crops concatenated (row-major)
+    pasted_offsets: np.ndarray  # [K + 1] int64 start of crop j in ``pasted``
+    area: np.ndarray  # [K] int64 original pixels where the pasted mask > 0.5
+    image_size: tuple[int, int]  # H, W of the original image
+
+    def __len__(self) -> int:
+        return int(self.rois.shape[0])
+
+    def crop(self, j: int) -> np.ndarray:
+        """[h, w] float32 pasted mask of detection j over ``pasted_boxes[j]``."""
+        x0, y0, x1, y1 = (int(v) for v in self.pasted_boxes[j])
+        a, b = int(self.pasted_offsets[j]), int(self.pasted_offsets[j + 1])
+        return self.pasted[a:b].reshape(max(y1 - y0, 0), max(x1 - x0, 0))
+
+    def full(self, j: int) -> np.ndarray:
+        """[H, W] float32: detection j's mask as torchvision's ``model(images)`` returns it."""
+        out = np.zeros(self.image_size, np.float32)
+        x0, y0, x1, y1 = (int(v) for v in self.pasted_boxes[j])
+        out[y0:y1, x0:x1] = self.crop(j)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class KeypointHead:
+    """Keypoint R-CNN's keypoint branch for the final detections: ``keypoint_roi_pool`` ->
+    ``keypoint_head`` -> ``keypoint_predictor`` heatmaps -> ``keypointrcnn_inference`` (argmax of
+    each heatmap upsampled over its box) -> ``transform.postprocess`` (``resize_keypoints``)."""
+
+    rois: np.ndarray  # [K, 4] model frame
+    rois_image: np.ndarray  # [K, 4] original pixels
+    roi_level: np.ndarray
+    pooled_levels: tuple[str, ...]
+    output_size: tuple[int, int]  # (14, 14)
+    sampling_ratio: int
+    pooled: np.ndarray  # [K, C, 14, 14] keypoint RoIAlign output
+    heatmaps: np.ndarray  # [K, N, 56, 56] keypoint_predictor logits, over each box
+    keypoints: np.ndarray  # [K, N, 3] model frame (x, y, visibility), keypointrcnn_inference
+    keypoints_image: np.ndarray  # [K, N, 3] original pixels, as torchvision returns them
+    scores: np.ndarray  # [K, N] heatmap logit at each keypoint (torchvision's keypoints_scores)
+    names: tuple[str, ...]  # N keypoint names
+    skeleton: tuple[tuple[int, int], ...] = ()  # pairs of keypoint indices to connect (COCO person)
+
+    def __len__(self) -> int:
+        return int(self.rois.shape[0])
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """For a model that overrides a method the runner re-enacts (core.support): whether this trace
+    was checked against ``model(images)`` and whether it was equal."""
+
+    checked: bool
+    equal: bool | None  # None when not checked
+    overrides: tuple[str, ...]
+    detail: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class Trace:
     model: str
     weights: str
@@ -210,6 +292,8 @@ class Trace:
     keypoints: object = None  # Keypoint R-CNN's keypoint head (RoIAlign, heatmaps, keypoints)
     truth: object = None  # core.truth.Truth of this image
     training: object = None  # core.training: anchor/RoI targets and losses for the truth
+    diagnosis: object = None  # core.verdicts.Diagnosis: each truth object's verdict (core.diagnose)
+    check: object = None  # ModelCheck for a model core.support flagged; None for torchvision's own modules
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -227,6 +311,11 @@ class Trace:
             out.append({"box": [float(v) for v in d.final_boxes_image[j]], "label": lab,
                         "name": self.class_name(lab), "score": float(d.scores[i]),
                         "proposal": int(d.proposal[i])})
+            if self.masks is not None:
+                out[-1]["mask_area"] = int(self.masks.area[j])
+            if self.keypoints is not None:
+                out[-1]["keypoints"] = [[float(v) for v in p] for p in self.keypoints.keypoints_image[j]]
+                out[-1]["keypoints_scores"] = [float(v) for v in self.keypoints.scores[j]]
         return out
 
     def lineage(self, detection: int) -> dict:

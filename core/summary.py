@@ -1,92 +1,98 @@
-"""What a trace holds, as the seed notebook prints it: ``trace_summary`` (the JSON object of
-``rcnn-lens trace --json``), ``pipeline_rows`` (stage, tensor shape, count, ms: the app's inspector
-and the text table) and ``trace_table``. Tensor shapes are torch's ([C, H, W]); image and grid
-sizes read W x H everywhere. Works on a lean trace too (only shapes are read)."""
+"""The numbers of an analysis (``summary.json``), from its per-image records (``analysis.jsonl``
+lines): verdict counts overall and per class, TIDE error counts, proposal and anchor recall, and
+COCO's mAP (pycocotools) on the same detections."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections import Counter
 
-def _shape(a) -> list[int]:
-    return [int(v) for v in a.shape]
+import numpy as np
+
+from .verdicts import ERRORS, VERDICTS
+
+RECALL_IOUS = (0.5, 0.7)
 
 
-def trace_summary(tr, image_name: str) -> dict:
-    """The JSON object ``rcnn-lens trace --json`` prints for one image."""
-    p, d, h = tr.proposals, tr.detections, tr.box_head
-    post = [[*(float(v) for v in p.boxes_image[i]), float(p.scores[i])] for i in p.keep]
+def _counts(items, keys) -> dict:
+    c = Counter(items)
+    return {k: int(c.get(k, 0)) for k in keys}
+
+
+def judged_objects(records) -> list[dict]:
+    """Objects that have a verdict (a class of the model, not a crowd region)."""
+    return [o for r in records for o in r["truth"] if o["verdict"] is not None]
+
+
+def recall(objects, key: str, ious=RECALL_IOUS) -> dict:
+    vals = np.array([o[key] if o[key] is not None else 0.0 for o in objects], np.float64)
+    return {f"{t:g}": (round(float((vals >= t).mean()), 5) if vals.size else None) for t in ious}
+
+
+def coco_map(records, class_names) -> tuple[float | None, float | None]:
+    """(mAP@0.5, mAP@[0.5:0.95]) by pycocotools' COCOeval over all images. Objects the model has no
+    class for are left out; crowd regions and VOC 'difficult' objects are COCO crowd (ignored)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, anns, dets = [], [], []
+    for i, r in enumerate(records, start=1):
+        h, w = r["size"]
+        images.append({"id": i, "height": h, "width": w})
+        for o in r["truth"]:
+            if o["label"] < 1 or (o["verdict"] is None and not o.get("crowd")):
+                continue
+            x1, y1, x2, y2 = o["box"]
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(o["label"]),
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
+                         "iscrowd": int(bool(o.get("crowd") or o.get("difficult")))})
+        for d in r["detections"]:
+            x1, y1, x2, y2 = d["box"]
+            dets.append({"image_id": i, "category_id": int(d["label"]), "score": d["score"],
+                         "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    if not any(a["iscrowd"] == 0 for a in anns):
+        return None, None
+    if not dets:
+        return 0.0, 0.0
+    cats = [{"id": k, "name": n} for k, n in enumerate(class_names) if k >= 1]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": anns, "categories": cats}
+        gt.createIndex()
+        dt = gt.loadRes(dets)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.params.imgIds = [im["id"] for im in images]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    m, m50 = float(ev.stats[0]), float(ev.stats[1])
+    return (round(m50, 5) if m50 >= 0 else None), (round(m, 5) if m >= 0 else None)
+
+
+def summarize(records: list[dict], settings: dict, unreadable: list[dict]) -> dict:
+    objs = judged_objects(records)
+    every = [o for r in records for o in r["truth"]]
+    dets = [d for r in records for d in r["detections"]]
+    names = sorted({o["name"] for o in objs})
+    det_names = sorted({d["name"] for d in dets})
+    map50, map_ = coco_map(records, settings.get("class_names", []))
+    missing = Counter(o["name"] for o in every if o["verdict"] is None and not o.get("crowd"))
     return {
-        "image": image_name,
-        "image_size": list(tr.meta.original_size),
-        "model": tr.model,
-        "weights": tr.weights,
-        "transform": {"resized_size": list(tr.meta.resized_size), "batch_size": list(tr.meta.batch_size),
-                      "scale": [round(s, 6) for s in tr.meta.scale]},
-        "features": {k: _shape(v.data) for k, v in tr.features.items()},
-        "anchors": {"per_cell": {a.name: a.per_cell for a in tr.anchors},
-                    "grid": {a.name: list(a.grid) for a in tr.anchors},
-                    "stride": {a.name: list(a.stride) for a in tr.anchors},
-                    "total": int(sum(a.count for a in tr.anchors))},
-        "rpn": {"objectness": {r.name: _shape(r.objectness) for r in tr.rpn},
-                "deltas": {r.name: _shape(r.deltas) for r in tr.rpn},
-                "pre_nms": len(p), "post_nms": int(len(p.keep)), "proposals": post},
-        "roi_pool": _shape(h.pooled),
-        "box_head": {"features": _shape(h.features), "class_logits": _shape(h.class_logits),
-                     "box_regression": _shape(h.box_regression)},
-        "detections_pre_nms": len(d),
-        "detections": [{k: v for k, v in det.items() if k != "proposal"} for det in tr.final()],
-        "params": tr.params,
-        "timings_ms": {k: round(v, 2) for k, v in tr.timings_ms.items()},
+        "images": len(records),
+        "objects": len(objs),
+        "objects_without_verdict": {"not_a_class": dict(sorted(missing.items())),
+                                    "crowd": sum(1 for o in every if o.get("crowd"))},
+        "verdicts": _counts((o["verdict"] for o in objs), VERDICTS),
+        "verdicts_per_class": {n: _counts((o["verdict"] for o in objs if o["name"] == n), VERDICTS) for n in names},
+        "detections": len(dets),
+        "detection_errors": _counts((d["error"] for d in dets), ERRORS),
+        "detection_errors_per_class": {n: _counts((d["error"] for d in dets if d["name"] == n), ERRORS)
+                                       for n in det_names},
+        "proposal_recall": recall(objs, "best_proposal_iou"),
+        "anchor_recall": recall(objs, "best_anchor_iou"),
+        "map50": map50,
+        "map": map_,
+        "settings": settings,
+        "unreadable": unreadable,
     }
-
-
-def _fmt(shape) -> str:
-    return " x ".join(str(v) for v in shape)
-
-
-def pipeline_rows(tr) -> list[tuple]:
-    """(stage, tensor shape, count, ms or None) per row, in the order the model runs them."""
-    s = trace_summary(tr, tr.meta.name)
-    t = tr.timings_ms
-    (h, w), (rh, rw) = s["image_size"], s["transform"]["resized_size"]
-    rows = [("input", _fmt([3, *s["transform"]["batch_size"]]), f"{w}x{h} -> {rw}x{rh}", t.get("transform", 0.0))]
-    first = True
-    for name, shape in s["features"].items():
-        rows.append((f"backbone {name}", _fmt(shape), "", t.get("backbone", 0.0) if first else None))
-        first = False
-    first = True
-    for r in tr.rpn:
-        rows.append((f"rpn objectness {r.name}", _fmt(r.objectness.shape), "", t.get("rpn_head", 0.0) if first else None))
-        rows.append((f"rpn deltas {r.name}", _fmt(r.deltas.shape), "", None))
-        first = False
-    for a in tr.anchors:
-        rows.append((f"anchors {a.name}", _fmt([a.count, 4]), f"{a.grid[1]}x{a.grid[0]} x {a.per_cell}", None))
-    rows.append(("anchors total", "", str(s["anchors"]["total"]), t.get("anchors", 0.0)))
-    rows.append(("proposals before NMS", _fmt([s["rpn"]["pre_nms"], 4]), str(s["rpn"]["pre_nms"]),
-                 t.get("rpn_decode", 0.0)))
-    rows.append(("proposals after NMS", _fmt([s["rpn"]["post_nms"], 4]), str(s["rpn"]["post_nms"]),
-                 t.get("rpn_filter", 0.0)))
-    rows.append(("roi pool", _fmt(s["roi_pool"]), "", t.get("roi_pool", 0.0)))
-    rows.append(("box head", _fmt(s["box_head"]["features"]), "", t.get("box_head", 0.0)))
-    rows.append(("predictor class logits", _fmt(s["box_head"]["class_logits"]), "", t.get("box_predictor", 0.0)))
-    rows.append(("predictor box regression", _fmt(s["box_head"]["box_regression"]), "", None))
-    rows.append(("detections before NMS", "", str(s["detections_pre_nms"]), None))
-    rows.append(("detections after NMS", "", str(len(s["detections"])), t.get("postprocess", 0.0)))
-    return rows
-
-
-def trace_table(tr, image_name: str) -> str:
-    """A readable table like the seed notebook's printouts: stage, tensor shape, count, ms."""
-    s = trace_summary(tr, image_name)
-    rows = pipeline_rows(tr)
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(max(len(r[1]) for r in rows), 5)
-    out = [f"{image_name}  [{tr.model}, weights {tr.weights}]",
-           f"{'stage':<{w0}}  {'shape':<{w1}}  {'count':>14}  {'ms':>8}"]
-    for name, shape, count, ms in rows:
-        out.append(f"{name:<{w0}}  {shape:<{w1}}  {count:>14}  {'' if ms is None else f'{ms:8.1f}':>8}")
-    for det in s["detections"]:
-        b = ", ".join(f"{v:.1f}" for v in det["box"])
-        out.append(f"  {det['name']:<14} {det['score']:.3f}  [{b}]")
-    return "\n".join(out)
-
-

@@ -1,20 +1,24 @@
 """Resolving a weights spec: ``random[:SEED]``, ``coco``, ``demo`` or a checkpoint path.
 
-Checkpoints are untrusted input: they load with ``torch.load(..., weights_only=True)``.
-COCO weights go through torchvision's weights API (URL, file name, class names) and torch.hub's
-cache folder; nothing is downloaded unless asked (``download_coco``).
+Checkpoints are untrusted input (core.checkpoints: ``weights_only=True``, safetensors, a whole
+pickled model only with ``trust``). COCO weights go through torchvision's weights API (URL, file
+name, class names) and torch.hub's cache folder; where the model hub is reachable and the caller
+allows it (``download=True``), they are fetched on first use with a progress bar or callback.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
 
+from . import checkpoints
+from . import download as dl
+from .checkpoints import Checkpoint
 from .errors import WeightsError
 from .paths import ASSETS, DEMO_WEIGHTS  # noqa: F401 - re-exported
 from .presets import Preset
@@ -23,13 +27,16 @@ from .presets import Preset
 @dataclass
 class Resolved:
     spec: str
-    state_dict: dict | None  # None: keep the random initialisation
+    state_dict: dict | None  # None: keep the random initialisation (or what a builder made)
     class_names: list[str] | None
     config: dict | None
     num_classes: int | None
     seed: int | None = None
-    eps: float | None = None  # BatchNorm eps override (torchvision's COCO v1 weights use 0.0)
+    eps: float | None = None  # BatchNorm eps override (torchvision's v1 COCO weights use 0.0)
     source: str = ""
+    checkpoint: Checkpoint | None = None
+    keypoint_names: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def coco_weights(preset: Preset):
@@ -42,62 +49,46 @@ def coco_weights(preset: Preset):
     return getattr(getattr(detection, enum_name), member)
 
 
+def coco_url(preset: Preset) -> str:
+    return coco_weights(preset).url
+
+
 def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def coco_file(preset: Preset) -> Path:
-    w = coco_weights(preset)
-    return cache_dir() / os.path.basename(urlparse(w.url).path)
+    """Where torch.hub caches the preset's COCO weights (the URL's file name, as torchvision names it)."""
+    return cache_dir() / os.path.basename(urlparse(coco_url(preset)).path)
 
 
-def download_coco(preset: Preset, progress: bool = True) -> Path:
-    """Fetch the COCO weights into torch.hub's cache (needs the model hub; verifies the hash)."""
-    w = coco_weights(preset)
+def download_coco(preset: Preset, progress: Callable[[int, int | None], None] | None = None,
+                  cancel: Callable[[], bool] | None = None, bar: bool = True) -> Path:
+    """Fetch the COCO weights into torch.hub's cache (needs the model hub), checking the sha256
+    prefix the file name carries as torchvision does. ``progress(done, total)`` and ``cancel()``
+    serve the GUI's progress dialog; ``bar`` a tqdm bar on a terminal. Atomic: nothing partial stays."""
     dst = coco_file(preset)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    match = torch.hub.HASH_REGEX.search(dst.name)  # torchvision names files NAME-<sha256 prefix>.pth
     try:
-        torch.hub.download_url_to_file(w.url, str(dst), hash_prefix=match.group(1) if match else None,
-                                       progress=progress)
-    except Exception as err:  # noqa: BLE001 - network errors come in many types
-        raise WeightsError(dst, f"download failed ({err}); put the file in {dst.parent} by hand") from None
-    return dst
+        return dl.fetch(coco_url(preset), dst, hash_prefix=dl.hash_prefix_of(dst.name), progress=progress,
+                        cancel=cancel, bar=bar)
+    except dl.Unreachable as err:
+        raise dl.Unreachable(dst.name, f"{err.problem}; put {dst.name} in {dst.parent} by hand") from None
 
 
-def read_checkpoint(path: Path) -> dict:
-    if not path.exists():
-        raise WeightsError(path, "no such checkpoint file")
-    if path.is_dir():
-        raise WeightsError(path, "is a folder, not a checkpoint")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        if "Unsupported global" in text or "GLOBAL" in text:
-            what = text.split("GLOBAL", 1)[1].split()[0] if "GLOBAL " in text else "an object"
-            raise WeightsError(path, f"refused: the checkpoint holds Python objects ({what}) beyond tensors "
-                                     "and plain data, and checkpoints are loaded with weights_only=True") from None
-        detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), "")
-        raise WeightsError(path, "not a PyTorch checkpoint" + (f" ({detail})" if detail else "")) from None
-    except Exception as err:  # noqa: BLE001 - zip/EOF/runtime errors from a corrupt file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(path, f"not a PyTorch checkpoint ({first[:160]})") from None
-    if not isinstance(obj, dict):
-        raise WeightsError(path, f"expected a state_dict or a dict holding one, found {type(obj).__name__}")
-    return obj
-
-
-def state_dict_of(obj: dict, path: Path) -> dict:
-    for key in ("model", "state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise WeightsError(path, "holds no tensors: expected a state_dict, or a dict with one under "
-                                 "'model' or 'state_dict'")
-    return tensors
+def availability(preset: Preset) -> list[dict]:
+    """The weights a preset can use and whether each is here offline, for `rcnn-lens models` and
+    the GUI's model chooser: [{"spec", "available", "note"}]."""
+    rows = []
+    if preset.name == "demo":
+        ok = DEMO_WEIGHTS.is_file()
+        rows.append({"spec": "demo", "available": ok, "note": "shipped" if ok else "missing: make train"})
+    if preset.coco:
+        f = coco_file(preset)
+        ok = f.is_file()
+        rows.append({"spec": "coco", "available": ok,
+                     "note": "cached" if ok else f"not cached: downloads on first use, or put {f.name} in {f.parent}"})
+    rows.append({"spec": "random", "available": True, "note": "random init (every stage shows noise)"})
+    return rows
 
 
 def sidecar_classes(path: Path) -> list[str] | None:
@@ -109,40 +100,61 @@ def sidecar_classes(path: Path) -> list[str] | None:
     return None
 
 
-def resolve(preset: Preset, spec: str) -> Resolved:
+def is_random(spec: str) -> bool:
+    return spec == "random" or spec.startswith("random:")
+
+
+def _random(spec: str) -> Resolved:
+    seed = 0
+    if ":" in spec:
+        try:
+            seed = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise WeightsError(spec, "expected random or random:SEED with an integer SEED") from None
+    return Resolved(spec, None, None, None, None, seed=seed, source=f"random init, seed {seed}")
+
+
+def _coco(preset: Preset, download: bool, progress, cancel, bar: bool) -> Resolved:
+    w = coco_weights(preset)
+    f = coco_file(preset)
+    notes = []
+    if not f.is_file():
+        offline = (f.name, f"COCO weights for {preset.name} are not cached and no model hub is reachable; "
+                           f"put {f.name} in {f.parent}")
+        if not download:
+            raise WeightsError(*offline)
+        try:
+            download_coco(preset, progress=progress, cancel=cancel, bar=bar)
+        except dl.Unreachable:
+            raise WeightsError(*offline) from None
+        notes.append("downloaded")
+    ck = checkpoints.read(f)
+    names = list(w.meta.get("categories") or [])
+    kp = list(w.meta.get("keypoint_names") or []) or None
+    return Resolved("coco", ck.state_dict, names or None, None, len(names) or None, eps=preset.coco_eps,
+                    source=str(f), checkpoint=ck, keypoint_names=kp, notes=notes)
+
+
+def resolve(preset: Preset | None, spec: str, *, trust: bool = False, download: bool = False,
+            progress=None, cancel=None, bar: bool = False) -> Resolved:
+    """A weights spec -> Resolved. ``preset`` is None for a builder or ``auto`` (no coco/demo by
+    preset then)."""
     spec = spec.strip()
-    if spec == "random" or spec.startswith("random:"):
-        seed = 0
-        if ":" in spec:
-            try:
-                seed = int(spec.split(":", 1)[1])
-            except ValueError:
-                raise WeightsError(spec, "expected random or random:SEED with an integer SEED") from None
-        return Resolved(spec, None, None, None, None, seed=seed, source=f"random init, seed {seed}")
+    if is_random(spec):
+        return _random(spec)
     if spec == "coco":
-        w = coco_weights(preset)
-        f = coco_file(preset)
-        if not f.is_file():
-            raise WeightsError(f.name, f"COCO weights for {preset.name} are not cached and no model hub "
-                                       f"is reachable; put {f.name} in {f.parent}")
-        sd = state_dict_of(read_checkpoint(f), f)
-        names = list(w.meta.get("categories") or [])
-        eps = 0.0 if preset.name == "fasterrcnn_resnet50_fpn" else None
-        return Resolved(spec, sd, names or None, None, len(names) or None, eps=eps, source=str(f))
+        if preset is None:
+            raise WeightsError("coco", "COCO weights belong to a preset; name one with --model")
+        return _coco(preset, download, progress, cancel, bar)
     if spec == "demo":
         if not DEMO_WEIGHTS.is_file():
             raise WeightsError(DEMO_WEIGHTS, "the demo weights are missing; run `make train` to make them")
         path = DEMO_WEIGHTS
     else:
         path = Path(spec).expanduser()
-    obj = read_checkpoint(path)
-    sd = state_dict_of(obj, path)
-    names = obj.get("classes") if isinstance(obj.get("classes"), list) else None
-    names = [str(n) for n in names] if names else sidecar_classes(path)
-    config = obj.get("config") if isinstance(obj.get("config"), dict) else None
-    num = None
-    for key in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
-        if key in sd:
-            num = int(sd[key].shape[0])
-            break
-    return Resolved(spec, sd, names, config, num, source=str(path))
+    ck = checkpoints.read(path, trust=trust)
+    names = ck.classes or sidecar_classes(path)
+    sd = ck.state_dict if ck.module is None else None
+    from .fit import num_classes
+
+    return Resolved(spec, sd, names, ck.config, num_classes(sd) if sd else None, source=str(path), checkpoint=ck)

@@ -145,7 +145,7 @@ def main() -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
-    only = sys.argv[1:] or ["trace", "memory", "overlays", "gui"]
+    only = sys.argv[1:] or ["trace", "memory", "overlays", "gui", "analyze"]
     if "trace" in only:
         bench_trace()
     if "memory" in only:
@@ -160,6 +160,11 @@ def main() -> int:
         else:
             for r in bench_gui():
                 record(*r)
+    if "analyze" in only:  # tests/bench_analyze.py
+        from tests.bench_analyze import bench_analyze
+
+        for r in bench_analyze():
+            record(*r)
     (out / "bench.json").write_text(json.dumps(RESULTS, indent=2))
     return 0 if all(r["ok"] for r in RESULTS) else 1
 

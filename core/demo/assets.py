@@ -1,6 +1,10 @@
-"""Pick the demo scenes shipped in assets/demo/ (generated, then committed).
+"""Pick the demo scenes shipped in assets/demo/ (generated, then committed), with their truth.
 
-    python -m core.demo.assets
+    python -m core.demo.assets                 # scenes, scenes.json and annotations.json
+    python -m core.demo.assets --annotations   # annotations.json again from scenes.json
+
+The truth ships as a COCO file, ``assets/demo/annotations.json`` (what ``core.truth`` finds beside
+the scenes): boxes are the generator's pixel-edge boxes as ``[x, y, w, h]``.
 
 Each scene is chosen to show something at every stage: objects of several scales (so different
 FPN levels light up) and a pair of same-class objects close enough that NMS has to separate them.
@@ -47,7 +51,33 @@ def pick(n: int = 4) -> list:
     return out
 
 
-def main() -> int:
+def coco_annotations(index: list[dict]) -> dict:
+    """The COCO form of scenes.json (category ids 1..3 in CLASSES order)."""
+    cats = [{"id": i, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES, start=1)]
+    cat_id = {c["name"]: c["id"] for c in cats}
+    images, anns = [], []
+    for image_id, scene in enumerate(index, start=1):
+        h, w = scene["size"]
+        images.append({"id": image_id, "file_name": scene["file"], "height": h, "width": w})
+        for obj in scene["objects"]:
+            x1, y1, x2, y2 = obj["box"]
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cat_id[obj["class"]],
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+    return {"info": {"description": "R-CNN Lens demo scenes (core.demo.assets)"},
+            "images": images, "annotations": anns, "categories": cats}
+
+
+def write_annotations(index: list[dict]) -> None:
+    from ..atomic import write_text
+
+    write_text(DEMO_IMAGES / "annotations.json", json.dumps(coco_annotations(index), indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--annotations"]:
+        write_annotations(json.loads((DEMO_IMAGES / "scenes.json").read_text()))
+        return 0
     DEMO_IMAGES.mkdir(parents=True, exist_ok=True)
     for old in DEMO_IMAGES.glob("*.png"):
         old.unlink()
@@ -60,6 +90,7 @@ def main() -> int:
                                   for box, label in zip(s.boxes, s.labels)]})
         print(name, s.image.shape[:2], len(s.boxes), "objects")
     (DEMO_IMAGES / "scenes.json").write_text(json.dumps(index, indent=1))
+    write_annotations(index)
     return 0
 
 

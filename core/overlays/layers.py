@@ -59,13 +59,14 @@ class Points:
 
 @dataclass(frozen=True, eq=False)
 class Lines:
-    """Line segments with an optional label at each midpoint (a detection's path, a suppressed
-    box and the box that suppressed it)."""
+    """Straight segments, e.g. from a positive anchor to the object it was matched to, or a selected
+    box's path from its anchor; an optional label at each midpoint (a suppressed box's IoU with the
+    box that suppressed it)."""
 
     name: str
-    segments: np.ndarray  # [N, 2, 2] float32: (x0, y0), (x1, y1) in original pixels
+    segments: np.ndarray  # [N, 4] float32: x0, y0, x1, y1 in original pixels
     colours: np.ndarray  # [N, 4] uint8 RGBA
-    width: float = 1.5
+    width: float = 1.0
     labels: list[str] | None = None
 
 
@@ -75,6 +76,17 @@ class Text:
     items: list[tuple[float, float, str]]  # x, y (top-left, original pixels), text
     colour: RGBA = (255, 255, 255, 255)
     background: RGBA = (0, 0, 0, 160)
+
+
+@dataclass(frozen=True, eq=False)
+class Raster:
+    """An RGBA raster with per-pixel alpha stretched over ``rect`` (instance masks: one raster
+    pixel per original pixel). Drawn with nearest neighbour; ``opacity`` scales the alpha."""
+
+    name: str
+    rgba: np.ndarray  # [h, w, 4] uint8
+    rect: Rect
+    opacity: float = 1.0
 
 
 @dataclass(frozen=True, eq=False)

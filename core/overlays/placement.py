@@ -122,8 +122,8 @@ def line_label_items(stage_layers, is_lines) -> list[tuple]:
     out = []
     for layer in stage_layers:
         if is_lines(layer) and layer.labels:
-            for (p, q), text, c in zip(layer.segments, layer.labels, layer.colours):
+            for seg, text, c in zip(np.asarray(layer.segments, np.float64).reshape(-1, 4), layer.labels, layer.colours):
                 if text:
-                    m = (np.asarray(p, np.float64) + np.asarray(q, np.float64)) / 2
+                    m = (seg[:2] + seg[2:]) / 2
                     out.append((np.array([m[0], m[1], m[0], m[1]]), text, tuple(int(v) for v in c), False))
     return out

@@ -27,6 +27,9 @@ class Stage:
     key: int | None = None  # the digit that toggles it in the app
     available: Callable[[object], bool] = always  # does this trace have the stage?
     shown: bool = False  # visible when the app first starts
+    group: str = "inference"  # "inference" (the seven), "heads" (masks, keypoints), "training" (with truth)
+    choices: dict = field(default_factory=dict)  # setting -> its allowed values (checked by settings.check)
+    say_absent: bool = False  # drawn (an empty stage whose caption says why) where the trace lacks it
 
 
 REGISTRY: dict[str, Stage] = {}
@@ -45,3 +48,7 @@ def names() -> list[str]:
 def available(trace) -> list[str]:
     """The stages this trace has (all of them when there is no trace yet)."""
     return [n for n, s in REGISTRY.items() if trace is None or s.available(trace)]
+
+
+def group(name: str) -> list[str]:
+    return [n for n, s in REGISTRY.items() if s.group == name]

@@ -112,17 +112,17 @@ def layers(tr, sel: Selection) -> StageLayers:
     elif sel.kind == "proposal" and int(p.status[pi]) == SUPPRESSED and p.suppressed_by[pi] >= 0:
         k = int(p.suppressed_by[pi])
         pair = (p.boxes_image[pi], p.boxes_image[k], float(p.suppress_iou[pi]), f"kept proposal {k} {p.scores[k]:.2f}")
-    segs = [np.stack([path[i], path[i + 1]]) for i in range(len(path) - 1)]
+    segs = [np.concatenate([path[i], path[i + 1]]) for i in range(len(path) - 1)]
     seg_labels = [""] * len(segs)
     lines_cols = [(*PATH, 230)] * len(segs)
     if pair is not None:
         add(pair[1], SUPPRESSOR, pair[3])
-        segs.append(np.stack([_centre(pair[0]), _centre(pair[1])]))
+        segs.append(np.concatenate([_centre(pair[0]), _centre(pair[1])]))
         seg_labels.append(f"IoU {pair[2]:.2f}")
         lines_cols.append((*SUPPRESSOR, 255))
     box_layer = Boxes("selection.boxes", np.stack(boxes), np.array(cols, np.uint8), width=2.5,
                    dashed=np.array(dashed), labels=labels)
-    lines = Lines("selection.path", np.stack(segs).astype(np.float32) if segs else np.zeros((0, 2, 2), np.float32),
+    lines = Lines("selection.path", np.stack(segs).astype(np.float32) if segs else np.zeros((0, 4), np.float32),
                   np.array(lines_cols, np.uint8).reshape(-1, 4), width=1.5, labels=seg_labels)
     return StageLayers("selection", [lines, box_layer], describe(tr, sel))
 

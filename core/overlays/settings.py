@@ -11,6 +11,9 @@ from .registry import REGISTRY
 
 REDUCTIONS = ("mean", "max", "l2", "channel")
 MODES = ("prob", "logit")
+ANCHOR_SHOW = ("sampled", "positive", "all")
+ROI_SHOW = ("sampled", "positive")
+LOSS_MODES = ("share", "bce")
 
 
 def defaults() -> dict[str, dict]:
@@ -30,29 +33,40 @@ def merged(settings: dict | None) -> dict[str, dict]:
     return out
 
 
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def check(s: dict[str, dict]) -> None:
-    """Validate by key, so a new stage's settings are checked as the old ones are."""
+    """Validate by key (and each stage's ``choices``), so a new stage's settings are checked as the
+    old ones are."""
     def need(cond, key, msg):
         if not cond:
             raise LensError(key, msg)
 
     for stage, values in s.items():
+        choices = REGISTRY[stage].choices if stage in REGISTRY else {}
         for key, v in values.items():
             name = f"{stage}.{key}"
-            if key == "opacity":
+            if key in choices:
+                need(v in choices[key], name, f"use one of {', '.join(choices[key])}")
+            elif key == "opacity":
                 need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name,
                      "must be between 0 and 1")
             elif key == "colormap":
                 need(v in available(), name, f"use one of {', '.join(available())}")
-            elif key == "reduction":
-                need(v in REDUCTIONS, name, f"use one of {', '.join(REDUCTIONS)}")
-            elif key == "mode":
-                need(v in MODES, name, "use prob or logit")
-            elif key in ("top_n", "channel"):
-                need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, "must be an integer >= 0")
-            elif key in ("roi", "anchor"):
-                need(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), name,
-                     "must be empty or an integer >= 0")
+            elif key in ("top_n", "channel", "rois"):
+                need(_int(v) and v >= 0, name, "must be an integer >= 0")
+            elif key in ("roi", "anchor", "gt", "heatmap"):
+                need(v is None or (_int(v) and v >= 0), name, "must be empty or an integer >= 0")
+            elif key == "detection":
+                need(v is None or (_int(v) and v >= 0), name, "must be >= 0 (a final detection)")
+            elif key == "threshold":
+                need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name,
+                     "must be between 0 and 1")
+            elif key == "min_score":
+                need(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), name,
+                     "must be empty or a number")
             elif key == "cell":
                 need(v is None or (isinstance(v, (list, tuple)) and len(v) == 2
                                    and all(isinstance(x, int) and x >= 0 for x in v)), name, "must be ROW,COL")
@@ -95,4 +109,11 @@ def fit(settings: dict[str, dict], trace) -> dict[str, dict]:
             s["objectness"]["anchor"] = None
     if "rois" in s and s["rois"]["roi"] is not None and s["rois"]["roi"] >= b["rois"]:
         s["rois"]["roi"] = None
+    n_det = len(trace.detections.keep)
+    n_gt = len(trace.truth) if getattr(trace, "truth", None) is not None else 0
+    for values in s.values():  # a detection or truth object that this trace does not have: all of them
+        if values.get("detection") is not None and values["detection"] >= n_det:
+            values["detection"] = None
+        if values.get("gt") is not None and values["gt"] >= n_gt:
+            values["gt"] = None
     return s

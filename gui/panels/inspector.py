@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem,
 
 from core.overlays.selection import describe, roi_of
 from core.probe import top_classes
-from core.summary import pipeline_rows
+from core.trace_summary import pipeline_rows
 
 SHORT = {"proposals before NMS": "proposals (pre-NMS)", "proposals after NMS": "proposals",
          "detections before NMS": "boxes (pre-NMS)", "detections after NMS": "detections",

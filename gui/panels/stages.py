@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QLabel,
@@ -122,15 +123,35 @@ class StagePanel(QWidget):
 
     # ---- per stage (a stage without a builder gets controls from its default settings)
     def _build_generic(self, form, stage):
-        for key, v in REGISTRY[stage].defaults.items():
-            if key == "opacity":
+        """Controls from the default settings: a choice list, a colormap, opacity, a flag, a count,
+        a 0..1 threshold. (Settings that need the trace, such as a detection or truth object, want a
+        builder of their own: ``_build_<stage>``.)"""
+        st = REGISTRY[stage]
+        for key, v in st.defaults.items():
+            label = key.replace("_", " ")
+            if key in st.choices:
+                self._combo(form, stage, key, label, [(c, c) for c in st.choices[key]])
+            elif key == "opacity":
                 self._opacity(form, stage)
             elif key == "colormap":
                 self._combo(form, stage, key, key, self._cmaps())
             elif isinstance(v, bool):
-                self._check(form, stage, key, key.replace("_", " "))
+                self._check(form, stage, key, label)
             elif isinstance(v, int):
-                self._spin(form, stage, key, key.replace("_", " "), 0, 100000)
+                self._spin(form, stage, key, label, 0, 100000)
+            elif isinstance(v, float) and key == "threshold":
+                self._fraction(form, stage, key, label)
+
+    def _fraction(self, form, stage, key, label):
+        s = QDoubleSpinBox()
+        s.setObjectName(f"{stage}_{key}")
+        s.setRange(0.0, 1.0)
+        s.setDecimals(3)
+        s.setSingleStep(0.05)
+        s.setKeyboardTracking(False)
+        s.valueChanged.connect(lambda v, st=stage, k=key: self._emit(st, k, float(v)))
+        form.addRow(label, s)
+        self.controls[(stage, key)] = s
 
     def _build_features(self, form, stage):
         self._combo(form, stage, "level", "level", [])
@@ -245,5 +266,7 @@ class StagePanel(QWidget):
             w.setValue(int(round(float(v if v is not None else 1.0) * 100)))
         elif isinstance(w, QSpinBox):
             w.setValue(w.minimum() if v is None else int(v))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(v or 0.0))
         elif isinstance(w, QCheckBox):
             w.setChecked(bool(v))

@@ -33,12 +33,12 @@ class LinesItem(pg.GraphicsObject):
 
     def paint(self, painter, *args) -> None:
         painter.setRenderHint(painter.RenderHint.Antialiasing, True)
-        for (p, q), c in zip(self.layer.segments, self.layer.colours):
+        for s, c in zip(self.layer.segments.reshape(-1, 4), self.layer.colours):
             pen = QPen(QColor(int(c[0]), int(c[1]), int(c[2]), int(c[3])))
             pen.setCosmetic(True)
-            pen.setWidthF(self.layer.width)
+            pen.setWidthF(max(self.layer.width, 1.0))
             painter.setPen(pen)
-            painter.drawLine(QLineF(float(p[0]), float(p[1]), float(q[0]), float(q[1])))
+            painter.drawLine(QLineF(float(s[0]), float(s[1]), float(s[2]), float(s[3])))
 
 
 def make(layer):

@@ -76,8 +76,9 @@ def test_unwritable_target_one_line_no_partial_file(photo, tmp_path):
 
 def test_bad_option_is_one_line(photo, tmp_path):
     r = run(str(photo), "-o", str(tmp_path / "x.png"), "--overlays", "features,heat")
-    assert r.returncode == 1 and r.stderr.strip() == "rcnn-lens: heat: unknown overlay; use all or some of " \
-        "input,features,anchors,objectness,proposals,rois,detections"
+    assert r.returncode == 1 and r.stderr.strip() == "rcnn-lens: heat: unknown overlay; use all, training or some " \
+        "of input,features,anchors,objectness,proposals,rois,detections,masks,keypoints,truth,anchor_targets," \
+        "roi_targets,loss"
 
 
 def test_written_files_get_the_users_normal_permissions(tmp_path):

@@ -14,6 +14,10 @@ SMALL = {
     "fasterrcnn_resnet50_fpn": dict(min_size=256, max_size=320),
     "fasterrcnn_resnet50_fpn_v2": dict(min_size=256, max_size=320),
     "fasterrcnn_mobilenet_v3_large_fpn": dict(min_size=256, max_size=320),
+    # the mask/keypoint heads run per final detection: few detections keep them quick
+    "maskrcnn_resnet50_fpn": dict(min_size=96, max_size=128, box_detections_per_img=4),
+    "maskrcnn_resnet50_fpn_v2": dict(min_size=96, max_size=128, box_detections_per_img=4),
+    "keypointrcnn_resnet50_fpn": dict(min_size=96, max_size=128, box_detections_per_img=4),
 }
 SIZES = {"seed-walkthrough": (800, 800)}
 
@@ -39,6 +43,13 @@ def assert_same(tr, proposals, out):
                                   out["boxes"].numpy())
     np.testing.assert_array_equal([d["label"] for d in fin], out["labels"].numpy())
     np.testing.assert_array_equal(np.array([d["score"] for d in fin], np.float32), out["scores"].numpy())
+    assert (tr.masks is not None) == ("masks" in out) and (tr.keypoints is not None) == ("keypoints" in out)
+    if "masks" in out:  # the pasted masks, equal pixel for pixel (core/heads.py, tests/core/test_heads.py)
+        for j in range(len(fin)):
+            np.testing.assert_array_equal(tr.masks.full(j), out["masks"][j, 0].numpy())
+    if "keypoints" in out:
+        np.testing.assert_array_equal(tr.keypoints.keypoints_image, out["keypoints"].numpy())
+        np.testing.assert_array_equal(tr.keypoints.scores, out["keypoints_scores"].numpy())
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -305,27 +305,30 @@ def test_faded_labels_are_legible(alex):
 # ---------------------------------------------------------------- the registry, lean traces
 def test_a_new_stage_is_one_registry_entry(alex):
     import types
+    from dataclasses import replace
 
-    from core.cli_export import parse_overlays
+    from core.export import parse_overlays
     from core.overlays import REGISTRY, Stage, available, register
     from core.overlays.layers import StageLayers
     from core.overlays.settings import defaults
 
-    mod = types.SimpleNamespace(layers=lambda tr, s: StageLayers("masks", [], f"masks at {s['opacity']}"))
-    register(Stage("masks", "Masks", mod, {"opacity": 0.5}, available=lambda tr: tr.masks is not None))
+    mod = types.SimpleNamespace(layers=lambda tr, s: StageLayers("sketch", [], f"sketch at {s['opacity']}"))
+    register(Stage("sketch", "Sketch", mod, {"opacity": 0.5, "show": "all"}, group="heads",
+                   available=lambda tr: tr.keypoints is not None, choices={"show": ("all", "some")}))
     try:
-        assert "masks" not in available(alex) and "masks" in available(None)
-        assert defaults()["masks"] == {"opacity": 0.5} and "masks" in parse_overlays("all")
-        assert [sl.stage for sl in all_layers(alex)] == list(core.STAGES)  # skipped: this trace has none
-        from dataclasses import replace
-
-        with_masks = replace(alex, masks=object())
-        assert [sl.stage for sl in all_layers(with_masks)][-1] == "masks"
-        with pytest.raises(LensError, match="masks.opacity"):
-            layers_for(with_masks, "masks", {"opacity": 2})
+        assert "sketch" not in available(alex) and "sketch" in available(None)
+        assert defaults()["sketch"] == {"opacity": 0.5, "show": "all"} and "sketch" in parse_overlays("all")
+        assert "sketch" not in [sl.stage for sl in all_layers(alex)]  # this trace has none: skipped
+        with_it = replace(alex, keypoints=object())
+        assert [sl.stage for sl in all_layers(with_it, ["detections", "sketch"])] == ["detections", "sketch"]
+        with pytest.raises(LensError, match="sketch.opacity"):
+            layers_for(with_it, "sketch", {"opacity": 2})
+        with pytest.raises(LensError, match="sketch.show: use one of all, some"):
+            layers_for(with_it, "sketch", {"show": "none"})
     finally:
-        del REGISTRY["masks"]
-    assert [st.key for st in REGISTRY.values()] == [1, 2, 3, 4, 5, 6, 7]
+        del REGISTRY["sketch"]
+    assert [st.key for st in REGISTRY.values() if st.key] == [1, 2, 3, 4, 5, 6, 7]
+    assert [n for n, st in REGISTRY.items() if st.key] == list(core.STAGES)
 
 
 def test_a_lean_trace_names_the_part_a_stage_needs(alex):

@@ -29,7 +29,9 @@ def test_keys_toggle_each_stage_where_it_draws(make_window, scenes, qtbot):
     win = make_window([scenes[0]])
     tr = wait_trace(qtbot, win, scenes[0])
     assert win.windowTitle() == "R-CNN Lens - scene_1.png"
-    assert win.state.visible == {s: s == "detections" for s in STAGES}
+    assert {s: v for s, v in win.state.visible.items() if v} == {"detections": True}
+    assert [s for s in win.state.available_stages()] == list(STAGES)  # no mask, keypoint or truth rows here
+    assert [s for s, row in win.stages.rows.items() if not row.isHidden()] == list(STAGES)
     assert len(tr.detections.keep) > 0
     activate(qtbot, win)
     ix0, iy0, ix1, iy1 = _screen_rect(win, 0, 0, tr.meta.original_size[1], tr.meta.original_size[0])

@@ -1,0 +1,439 @@
+"""``rcnn-lens analyze IMAGES|FOLDER [--annotations A] -o OUT``: why was each object missed, over a
+dataset. Per image: ``core.trace`` -> ``core.diagnose`` (verdicts, TIDE error types); one JSON line
+per image in ``OUT/analysis.jsonl``; then ``OUT/summary.json`` and ``OUT/summary.png``.
+
+- Images (and their annotations) are read in DataLoader workers while the model runs.
+- Every finished image is one whole line, written and flushed at once: Ctrl+C keeps them, and
+  the same command again resumes (images already in the jsonl are skipped; a torn last line is cut).
+  ``OUT/settings.json`` holds the model and thresholds: a rerun with other ones is refused.
+- Unreadable images or annotations are printed, listed in the summary and skipped; exit 1 at the end.
+- Under ``torchrun`` each rank analyzes its share of the images on its own device (gloo on CPU,
+  NCCL on GPUs, as torchvision's detection references set it up) into
+  ``OUT/analysis.rankR.jsonl``; rank 0 gathers the lines and writes the same files one process
+  would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import write_bytes, write_text
+from .errors import LensError
+
+RESULTS = "analysis.jsonl"
+SUMMARY = "summary.json"
+CHART = "summary.png"
+SETTINGS = "settings.json"
+# settings that must agree for a rerun to resume (the device may change)
+RESUME_KEYS = ("model", "weights", "params", "annotations", "class_names")
+
+
+# ---------------------------------------------------------------- inputs
+
+def list_images(inputs) -> list[str]:
+    """Files as given; folders -> their image files, sorted by name. Duplicates dropped."""
+    from .images import IMAGE_SUFFIXES
+
+    out: list[str] = []
+    for x in inputs:
+        p = Path(x)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise LensError(p, "no images in this folder")
+            out += [str(f) for f in files]
+        else:
+            out.append(str(p))
+    seen: set = set()
+    return [x for x in out if not (x in seen or seen.add(x))]
+
+
+class ImageSet:
+    """A torch Dataset (used through DataLoader workers): index -> (index, image tensor | None,
+    Truth | None, error line | None). Reading never raises: errors come back as one line."""
+
+    def __init__(self, paths: list[str], annotations, class_names):
+        self.paths = paths
+        self.annotations = annotations
+        self.class_names = list(class_names)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, k: int):
+        import torch
+
+        from .images import load
+        from .truth import find_for_image
+
+        path = self.paths[k]
+        try:
+            rgb = load(path)
+            truth = find_for_image(path, rgb.shape[:2], self.class_names, self.annotations)
+        except LensError as err:
+            return k, None, None, str(err)
+        if truth is None:
+            where = f"in {self.annotations.source}" if self.annotations is not None else "beside it"
+            return k, None, None, f"{path}: no annotation for this image {where}"
+        return k, torch.from_numpy(rgb), truth, None
+
+
+def _first(batch):
+    return batch[0]
+
+
+# ---------------------------------------------------------------- records and resume
+
+def record(key: str, tr, dg) -> dict:
+    """One analysis.jsonl line: the image, its objects with verdicts and evidence, its detections."""
+    truth = []
+    for o in dg.objects:
+        j = o.to_json()
+        j.pop("index")
+        j["rois"] = len(o.rois)
+        j.pop("positive_anchors")
+        head = {k: j.pop(k) for k in ("box", "label", "name", "verdict", "best_anchor_iou", "best_proposal_iou",
+                                      "detection")}
+        truth.append({**head, "why": dg.explain(o.index), **j})
+    return {"image": key, "size": list(tr.meta.original_size), "scale": [round(v, 6) for v in tr.meta.scale],
+            "truth": truth, "detections": [d.to_json() for d in dg.detections]}
+
+
+def read_lines(path: Path, cut_torn: bool = False) -> dict[str, str]:
+    """image -> line of a jsonl file. A last line without its newline (a write cut short) is
+    dropped and, with ``cut_torn``, cut from the file; lines that do not parse are skipped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise LensError(path, f"cannot read ({err.strerror or err})") from None
+    end = data.rfind(b"\n") + 1
+    if cut_torn and end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    out: dict[str, str] = {}
+    for line in data[:end].decode("utf-8", "replace").splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("image"), str):
+            out[obj["image"]] = line
+    return out
+
+
+def _part(out: Path, rank: int, world: int) -> Path:
+    return out / RESULTS if world == 1 else out / f"analysis.rank{rank}.jsonl"
+
+
+def _visible_parts(out: Path) -> list[Path]:
+    return sorted(out.glob("analysis.rank*.jsonl"))
+
+
+def _check_settings(out: Path, settings: dict) -> None:
+    p = out / SETTINGS
+    if p.is_file():
+        try:
+            old = json.loads(p.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and any(k in old for k in RESUME_KEYS):
+            diff = [k for k in RESUME_KEYS if json.dumps(old.get(k), sort_keys=True) !=
+                    json.dumps(settings.get(k), sort_keys=True)]
+            if diff and ((out / RESULTS).exists() or _visible_parts(out)):
+                k = diff[0]
+                detail = ""
+                if k == "params":
+                    ch = [n for n in settings["params"] if old.get("params", {}).get(n) != settings["params"][n]]
+                    detail = " (" + ", ".join(f"{n} {old.get('params', {}).get(n)} -> {settings['params'][n]}"
+                                              for n in ch[:3]) + ")"
+                raise LensError(out, f"holds an analysis made with another {k}{detail}; rerun it as it was, "
+                                     f"or choose another -o folder")
+
+
+# ---------------------------------------------------------------- distributed
+
+@dataclass
+class Ranks:
+    """torch.distributed as torchvision's references/detection/utils.py init_distributed_mode sets
+    it up: RANK/WORLD_SIZE/LOCAL_RANK from torchrun, NCCL on GPUs, gloo on CPU."""
+
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+    active: bool = False
+
+    @classmethod
+    def from_env(cls, device: str | None) -> Ranks:
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            return cls()
+        import torch
+        import torch.distributed as dist
+
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        cuda = (device or "cpu").startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        if cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", world_size=world, rank=rank)
+        dist.barrier()
+        return cls(rank, world, local, True)
+
+    def device(self, device: str | None) -> str | None:
+        if self.active and device in ("cuda", "auto"):
+            import torch
+
+            if torch.cuda.is_available():
+                return f"cuda:{self.local}"
+        return device
+
+    def all_gather(self, obj) -> list:
+        if not self.active:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def gather(self, obj) -> list | None:
+        if not self.active:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world if self.rank == 0 else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.active = False
+
+
+# ---------------------------------------------------------------- the pass
+
+@dataclass
+class Result:
+    exit_code: int = 0
+    analyzed: int = 0  # images analyzed by this process in this run
+    resumed: int = 0  # images found already done
+    unreadable: list = field(default_factory=list)
+    startup_s: float = 0.0  # start until the first image reached the model
+    loop_s: float = 0.0  # first image to last
+    total_s: float = 0.0
+    summary: dict | None = None
+
+
+def analyze(inputs, out, annotations=None, model: str | None = None, weights: str | None = None,
+            device: str | None = "cpu", params: dict | None = None, workers: int = 2, progress: bool = True,
+            ranks: Ranks | None = None) -> Result:
+    """The dataset pass (see the module's doc). Raises LensError for a fatal problem (no images,
+    a bad --annotations file, a model that does not load, OUT holding another analysis)."""
+    t0 = time.perf_counter()
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from .diagnose import anchor_evidence, diagnose
+    from .models import load_model
+    from .runner import _check_params, model_params, trace
+    from .truth import open_annotations
+
+    ranks = ranks or Ranks()
+    params = dict(params or {})
+    _check_params(params)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LensError(out, "exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = list_images(inputs)
+    ann = open_annotations(annotations) if annotations is not None else None
+    loaded = load_model(model, weights=weights, device=ranks.device(device))
+    gen = loaded.module.rpn.anchor_generator
+    settings = {
+        "model": loaded.name, "weights": loaded.weights, "params": {**model_params(loaded.module), **params},
+        "annotations": None if annotations is None else str(annotations), "class_names": list(loaded.class_names),
+        "device": str(device), "cover_iou": 0.5, "tide": {"foreground": 0.5, "background": 0.1},
+        "anchor_sizes": sorted({float(s) for level in gen.sizes for s in level}),
+        "aspect_ratios": sorted({float(r) for level in gen.aspect_ratios for r in level}),
+    }
+    if ranks.rank == 0:
+        _check_settings(out, settings)
+        write_text(out / SETTINGS, json.dumps(settings, indent=1) + "\n")
+    ranks.barrier()
+
+    # resume: what every rank can see already done
+    mine_file = _part(out, ranks.rank, ranks.world)
+    done_here = read_lines(out / RESULTS, cut_torn=ranks.rank == 0 or mine_file.name == RESULTS)
+    for p in _visible_parts(out):
+        done_here.update(read_lines(p, cut_torn=p == mine_file))
+    done = set().union(*ranks.all_gather(sorted(done_here)))
+    todo = [p for p in paths if p not in done]
+    mine = todo[ranks.rank::ranks.world]
+    res = Result(resumed=len(paths) - len(todo))
+    if ranks.rank == 0 and res.resumed and progress:
+        print(f"rcnn-lens: resuming: {res.resumed} of {len(paths)} images already analyzed in {out}", file=sys.stderr)
+
+    data = ImageSet(mine, ann, loaded.class_names)
+    loader = DataLoader(data, batch_size=1, shuffle=False, num_workers=max(0, int(workers)) if mine else 0,
+                        collate_fn=_first, persistent_workers=False,
+                        prefetch_factor=4 if workers and mine else None)
+    bar = tqdm(total=len(mine), desc="analyze" if ranks.world == 1 else f"analyze rank 0/{ranks.world}",
+               unit="img", file=sys.stderr, disable=not progress or ranks.rank != 0, dynamic_ncols=True)
+    first = None
+    interrupted = False
+    try:
+        with open(mine_file, "a", encoding="utf-8") as f:
+            for k, img, truth, err in loader:
+                if first is None:
+                    first = time.perf_counter()
+                key = mine[k]
+                if err is None:
+                    try:
+                        tr = trace(loaded, img.numpy(), **params)
+                        with torch.inference_mode():
+                            dg = diagnose(tr, truth, anchor_evidence(tr, truth))
+                    except LensError as e:
+                        err = f"{key}: {e.problem}"
+                    else:
+                        f.write(json.dumps(record(key, tr, dg)) + "\n")  # one whole line per image
+                        f.flush()
+                        res.analyzed += 1
+                if err is not None:
+                    res.unreadable.append({"image": key, "error": err})
+                    bar.write(f"rcnn-lens: {err}", file=sys.stderr)
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    res.startup_s = (first or time.perf_counter()) - t0
+    res.loop_s = time.perf_counter() - (first or time.perf_counter())
+    if interrupted:
+        print(f"rcnn-lens: interrupted: {res.analyzed} more images kept in {mine_file}; run the same command "
+              f"again to resume", file=sys.stderr)
+        res.exit_code = 130
+        return res
+
+    # gather: rank 0 writes the files one process would
+    own = read_lines(mine_file) if ranks.world > 1 else {}
+    gathered = ranks.gather((own, res.unreadable, res.analyzed + len(res.unreadable)))
+    if ranks.rank == 0:
+        lines = read_lines(out / RESULTS)
+        for p in _visible_parts(out):
+            lines.update(read_lines(p))
+        unreadable = []
+        for their_lines, their_bad, _ in gathered:
+            lines.update(their_lines)
+            unreadable += their_bad
+        if ranks.world > 1 and progress:
+            print(f"rcnn-lens: {ranks.world} ranks took {' + '.join(str(g[2]) for g in gathered)} images",
+                  file=sys.stderr)
+        order = {p: i for i, p in enumerate(paths)}
+        kept = sorted((p for p in lines if p in order), key=order.get)
+        write_text(out / RESULTS, "".join(lines[p] + "\n" for p in kept))
+        for p in _visible_parts(out):
+            p.unlink(missing_ok=True)
+        unreadable.sort(key=lambda u: order.get(u["image"], len(order)))
+        res.unreadable = unreadable
+        records = [json.loads(lines[p]) for p in kept]
+        from .chart import draw
+        from .summary import summarize
+
+        summary = summarize(records, settings, unreadable)
+        write_text(out / SUMMARY, json.dumps(summary, indent=1) + "\n")
+        write_bytes(out / CHART, draw(records, summary))
+        res.summary = summary
+        for line in _missing_lines(summary):
+            print(f"rcnn-lens: {line}", file=sys.stderr)
+    ranks.barrier()
+    if ranks.rank != 0:
+        mine_file.unlink(missing_ok=True)
+    bad = ranks.all_gather(len(res.unreadable) if ranks.rank == 0 else 0)
+    res.exit_code = 1 if sum(bad) else 0
+    res.total_s = time.perf_counter() - t0
+    return res
+
+
+def _missing_lines(summary: dict) -> list[str]:
+    from collections import Counter
+
+    from .truth import missing_warnings
+
+    return missing_warnings(Counter(summary["objects_without_verdict"]["not_a_class"]))
+
+
+def read_analysis(out) -> list[dict]:
+    """An analysis folder as a list of its images, the most missed objects first: ``{"image",
+    "objects", "missed", "verdicts": {verdict: n}, "errors": {type: n}}`` (the GUI's browser)."""
+    from collections import Counter
+
+    p = Path(out)
+    if not (p / RESULTS).is_file():
+        raise LensError(p, f"not an analysis folder (no {RESULTS})")
+    rows = []
+    for line in read_lines(p / RESULTS).values():
+        r = json.loads(line)
+        v = Counter(o["verdict"] for o in r["truth"] if o["verdict"] is not None)
+        rows.append({"image": r["image"], "objects": sum(v.values()), "missed": sum(v.values()) - v["detected"],
+                     "verdicts": dict(v), "errors": dict(Counter(d["error"] for d in r["detections"]))})
+    rows.sort(key=lambda row: (-row["missed"], -row["objects"], row["image"]))
+    return rows
+
+
+def verdict_table(summary: dict) -> str:
+    """What ``analyze`` prints at the end: the counts an engineer reads first."""
+    v = summary["verdicts"]
+    n = max(summary["objects"], 1)
+    rows = [f"{summary['images']} images, {summary['objects']} objects, {summary['detections']} detections"]
+    rows += [f"  {k:<18} {v[k]:6d}  {v[k] / n:6.1%}" for k in v if v[k]]
+    e = summary["detection_errors"]
+    rows.append("detections: " + ", ".join(f"{k} {e[k]}" for k in e))
+    pr, ar = summary["proposal_recall"], summary["anchor_recall"]
+    rows.append(f"proposal recall @0.5 {pr['0.5']}, @0.7 {pr['0.7']}; anchor recall @0.5 {ar['0.5']}, @0.7 {ar['0.7']}")
+    rows.append(f"mAP@0.5 {summary['map50']}, mAP@[.5:.95] {summary['map']}")
+    return "\n".join(rows)
+
+
+def run(args) -> int:
+    """The command line's entry (``core.cli``)."""
+    from .cli import thresholds
+
+    ranks = Ranks.from_env(args.device)
+    try:
+        res = analyze(args.inputs, args.out, annotations=args.annotations, model=args.model, weights=args.weights,
+                      device=args.device, params=thresholds(args), workers=args.workers,
+                      progress=not args.quiet, ranks=ranks)
+    finally:
+        ranks.close()
+    if res.summary is not None and not args.quiet:
+        print(verdict_table(res.summary))
+        print(f"wrote {Path(args.out) / RESULTS}, {SUMMARY}, {CHART}")
+    return res.exit_code
+
+
+def add_parser(sub, add_model_options) -> None:
+    a = sub.add_parser("analyze", help="why was each object missed: verdicts over a dataset (jsonl, summary, chart)")
+    a.add_argument("inputs", nargs="+", metavar="IMAGES|FOLDER")
+    a.add_argument("--annotations", default=None,
+                   help="COCO json, VOC xml/folder or YOLO txt/folder (default: found beside each image)")
+    a.add_argument("-o", "--out", required=True, help="output folder: analysis.jsonl, summary.json, summary.png")
+    a.add_argument("--workers", type=int, default=2, help="DataLoader workers reading images (default 2; 0: none)")
+    a.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_model_options(a)
+    a.set_defaults(func=run)

@@ -1,0 +1,108 @@
+"""Downloading a weights file as torch.hub does (a temporary file beside the target, the sha256
+prefix its name carries checked, then a rename), plus what torch.hub lacks: a progress callback
+and a cancel flag for the GUI. Nothing partial is left behind on failure or cancel. The file gets
+the user's normal permissions (umask), not the temporary file's 0600.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import WeightsError
+
+CHUNK = 1 << 16
+
+
+class Unreachable(WeightsError):
+    """The server could not be reached at all (offline, no DNS, refused): nothing was fetched."""
+
+
+class Cancelled(WeightsError):
+    """The user cancelled the download."""
+
+
+def hash_prefix_of(name: str) -> str | None:
+    """The sha256 prefix torchvision's file names carry (NAME-<hex>.pth), as torch.hub reads it."""
+    import torch
+
+    match = torch.hub.HASH_REGEX.search(name)
+    return match.group(1) if match else None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
+          progress: Callable[[int, int | None], None] | None = None,
+          cancel: Callable[[], bool] | None = None, bar: bool = False, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dst`` atomically. ``progress(done, total)`` is called after each
+    chunk (total None when the server does not say); ``cancel()`` returning True stops it;
+    ``bar`` shows a tqdm bar on stderr where stderr is a terminal."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "rcnn-lens"}),
+                                      timeout=timeout)
+    except urllib.error.HTTPError as err:
+        raise WeightsError(dst.name, f"download failed: {url} answered HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise Unreachable(dst.name, f"cannot reach {url} ({reason})") from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent)
+    pbar = None
+    try:
+        with resp, os.fdopen(fd, "wb") as out:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if bar:
+                import sys
+
+                from tqdm import tqdm
+
+                pbar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dst.name,
+                            disable=None, file=sys.stderr, leave=False)
+            sha = hashlib.sha256()
+            done = 0
+            while True:
+                if cancel is not None and cancel():
+                    raise Cancelled(dst.name, "download cancelled; nothing was saved")
+                try:
+                    chunk = resp.read(CHUNK)
+                except Exception as err:  # noqa: BLE001 - IncompleteRead, reset, timeout mid-body
+                    raise WeightsError(dst.name, f"download failed after {done} bytes ({type(err).__name__}: "
+                                                 f"{err}); nothing was saved") from None
+                if not chunk:
+                    break
+                out.write(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if pbar is not None:
+                    pbar.update(len(chunk))
+                if progress is not None:
+                    progress(done, total)
+            if total is not None and done != total:
+                raise WeightsError(dst.name, f"download failed: the connection closed after {done} of {total} "
+                                             "bytes; nothing was saved")
+            out.flush()
+            os.fsync(out.fileno())
+        digest = sha.hexdigest()
+        if hash_prefix and not digest.startswith(hash_prefix):
+            raise WeightsError(dst.name, f"download failed: sha256 {digest[:len(hash_prefix)]}... does not match "
+                                         f"the expected {hash_prefix}; nothing was saved")
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, dst)
+    finally:
+        if pbar is not None:
+            pbar.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst

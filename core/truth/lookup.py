@@ -1,0 +1,54 @@
+"""Truth for a command-line run over many images: ``--annotations`` opened once, before the model
+loads (a bad file fails within a second), or each image's own file beside it; bad files reported
+in one line and the image traced without truth; names the model lacks reported once at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ..errors import TruthError
+from . import Truth, find_for_image, missing_warnings, open_annotations
+from .beside import beside
+
+
+class TruthLookup:
+    def __init__(self, annotations=None, images=(), report=print, enabled: bool = True):
+        """``report(line)`` prints one line (stderr). Raises TruthError for a bad ``annotations``."""
+        self.report = report
+        self.enabled = enabled
+        self.annotations = open_annotations(annotations) if (enabled and annotations) else None
+        self.failed: set[str] = set()
+        self.missing: Counter = Counter()  # over all images
+        if enabled and self.annotations is None:
+            for img in images:  # open each image's own file now: a malformed one is reported at once
+                try:
+                    beside(Path(img))
+                except TruthError as err:
+                    self._fail(img, err)
+
+    def _fail(self, image, err: TruthError) -> None:
+        if str(image) not in self.failed:
+            self.failed.add(str(image))
+            self.report(str(err))
+
+    def truth(self, image, image_size_hw, class_names) -> Truth | None:
+        """The image's truth, or None (nothing found, or a bad file: reported, counted in ``failed``)."""
+        if not self.enabled or str(image) in self.failed:
+            return None
+        try:
+            t = find_for_image(image, image_size_hw, class_names, self.annotations)
+        except TruthError as err:
+            self._fail(image, err)
+            return None
+        if t is None:
+            if self.annotations is not None:
+                self.report(f"{image}: no entry in {self.annotations.source}; traced without truth")
+            return None
+        self.missing.update(t.missing())
+        return t
+
+    def warnings(self) -> list[str]:
+        """``SOURCE: 3 objects of 'person': not a class of this model``, once per name over the run."""
+        prefix = str(self.annotations.source) if self.annotations is not None else "annotations"
+        return [f"{prefix}: {line}" for line in missing_warnings(self.missing)]

@@ -1,0 +1,202 @@
+"""rcnn-lens analyze: records equal torchvision's outputs, mAP equals torchmetrics', resume after a
+torn line or Ctrl+C, unreadable files listed, two torchrun CPU ranks write what one process does."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import core
+from core.analyze import RESULTS, analyze, read_analysis, read_lines
+from core.chart import draw
+from core.demo.dataset import write_dataset
+from core.errors import LensError
+from core.paths import DEMO_IMAGES
+from core.verdicts import ERRORS, VERDICTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, timeout=300, env=None, module=("-m", "core.cli")):
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, *module, *args], capture_output=True, text=True, timeout=timeout,
+                          env=e, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scenes")
+    write_dataset(d, n=6, seed=123)
+    return d
+
+
+def jsonl(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+def test_records_are_torchvisions_outputs_and_map_is_torchmetrics(scenes, tmp_path):
+    from torchmetrics.detection import MeanAveragePrecision
+
+    out = tmp_path / "out"
+    res = analyze([scenes], out, workers=2, progress=False)
+    assert res.exit_code == 0 and res.analyzed == 6 and res.unreadable == []
+    recs = jsonl(out / RESULTS)
+    assert [Path(r["image"]).name for r in recs] == [f"scene_{i:04d}.png" for i in range(6)]
+    ann = json.loads((scenes / "annotations.json").read_text())
+    model = core.load_model("demo")
+    metric = MeanAveragePrecision(iou_type="bbox", backend="pycocotools")
+    for r, im in zip(recs, ann["images"]):
+        truth = [a for a in ann["annotations"] if a["image_id"] == im["id"]]
+        assert len(r["truth"]) == len(truth) > 0
+        for o in r["truth"]:
+            assert {"box", "label", "name", "verdict", "best_anchor_iou", "best_proposal_iou", "detection",
+                    "why"} <= set(o)
+            assert o["verdict"] in VERDICTS and isinstance(o["why"], str)
+            assert (o["detection"] is not None) == (o["verdict"] == "detected")
+        img = cv2.imread(r["image"])[..., ::-1].copy()
+        with torch.inference_mode():
+            ref = model.module([torch.from_numpy(img).permute(2, 0, 1).float().div(255)])[0]
+        got = r["detections"]
+        assert len(got) == len(ref["boxes"])
+        np.testing.assert_allclose([d["box"] for d in got], ref["boxes"].numpy().reshape(-1, 4), atol=2e-3)
+        np.testing.assert_allclose([d["score"] for d in got], ref["scores"].numpy(), atol=1e-5)
+        assert [d["label"] for d in got] == ref["labels"].tolist()
+        assert {d["error"] for d in got} <= set(ERRORS)
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in truth])
+        metric.update([{k: ref[k] for k in ("boxes", "scores", "labels")}],
+                      [{"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in truth])}])
+    m = metric.compute()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["map50"] == pytest.approx(float(m["map_50"]), abs=2e-4)
+    assert s["map"] == pytest.approx(float(m["map"]), abs=2e-4)
+    assert s["images"] == 6 and s["objects"] == len(ann["annotations"]) == sum(s["verdicts"].values())
+    assert sum(sum(v.values()) for v in s["verdicts_per_class"].values()) == s["objects"]
+    assert sum(s["detection_errors"].values()) == s["detections"]
+    assert s["detection_errors"]["tp"] == s["verdicts"]["detected"]
+    objs = [o for r in recs for o in r["truth"]]
+    assert s["proposal_recall"]["0.5"] == pytest.approx(np.mean([o["best_proposal_iou"] >= 0.5 for o in objs]), abs=1e-5)
+    assert s["anchor_recall"]["0.7"] == pytest.approx(np.mean([o["best_anchor_iou"] >= 0.7 for o in objs]), abs=1e-5)
+    assert s["settings"]["params"]["box_score_thresh"] == 0.5 and s["settings"]["model"] == "demo"
+    png = cv2.imread(str(out / "summary.png"))
+    assert png is not None and png.shape[1] >= 1200 and png.std() > 10
+    rows = read_analysis(out)  # the folder browser: most missed first
+    assert sorted(r["image"] for r in rows) == sorted(r["image"] for r in recs)
+    assert [r["missed"] for r in rows] == sorted((r["missed"] for r in rows), reverse=True)
+    assert sum(r["missed"] for r in rows) == s["objects"] - s["verdicts"]["detected"]
+    with pytest.raises(LensError, match="not an analysis folder"):
+        read_analysis(tmp_path)
+
+
+def test_resume_after_a_torn_line_equals_a_full_run(scenes, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    analyze([scenes], full, workers=0, progress=False)
+    lines = (full / RESULTS).read_text().splitlines(True)
+    part.mkdir()
+    shutil.copy(full / "settings.json", part / "settings.json")
+    (part / RESULTS).write_text(lines[0] + lines[1] + lines[2][:50])  # a write cut short by a crash
+    res = analyze([scenes], part, workers=0, progress=False)
+    assert res.resumed == 2 and res.analyzed == 4 and res.exit_code == 0
+    for name in (RESULTS, "summary.json", "summary.png"):
+        assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    # the same folder with other thresholds is refused, in one line naming it
+    with pytest.raises(LensError, match=r"another params \(box_score_thresh 0.5 -> 0.3\)") as err:
+        analyze([scenes], part, workers=0, progress=False, params={"box_score_thresh": 0.3})
+    assert str(err.value).startswith(str(part))
+    assert read_lines(part / RESULTS).keys() == read_lines(full / RESULTS).keys()
+
+
+def test_unreadable_files_are_listed_and_exit_1(scenes, tmp_path):
+    folder = tmp_path / "mixed"
+    shutil.copytree(scenes, folder)
+    (folder / "broken.png").write_bytes(b"not a png")
+    cv2.imwrite(str(folder / "extra.png"), np.zeros((50, 60, 3), np.uint8))  # no entry in annotations.json
+    r = cli("analyze", str(folder), "-o", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 1, r.stderr
+    err = [x for x in r.stderr.splitlines() if x.startswith("rcnn-lens:")]
+    assert f"rcnn-lens: {folder / 'broken.png'}: not an image OpenCV can read" in err
+    assert any(x.startswith(f"rcnn-lens: {folder / 'extra.png'}: no annotation") for x in err)
+    assert "Traceback" not in r.stderr
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [Path(u["image"]).name for u in s["unreadable"]] == ["broken.png", "extra.png"]
+    assert s["images"] == 6 and len(jsonl(tmp_path / "out" / RESULTS)) == 6
+    # a bad --annotations file: one line, exit 1, quickly
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    t = time.perf_counter()
+    r = cli("analyze", str(scenes), "--annotations", str(bad), "-o", str(tmp_path / "out2"))
+    assert r.returncode == 1 and r.stderr.strip() == f"rcnn-lens: {bad}: not valid JSON (line 1 column 2: " \
+                                                     f"Expecting property name enclosed in double quotes)"
+    assert time.perf_counter() - t < 60
+
+
+def test_ctrl_c_keeps_finished_images_and_the_same_command_resumes(tmp_path):
+    data = tmp_path / "data"
+    write_dataset(data, n=10, seed=9)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "core.cli", "analyze", str(data), "-o", str(out), "--workers", "0"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(read_lines(out / RESULTS)) < 2 and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=120)
+    if p.returncode == 0:
+        pytest.skip("the analysis finished before the interrupt arrived")
+    assert p.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    kept = read_lines(out / RESULTS)
+    assert 2 <= len(kept) < 10
+    text = (out / RESULTS).read_text()
+    assert text.endswith("\n") and len(text.splitlines()) == len(kept)
+    r = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: {len(kept)} of 10 images already analyzed" in r.stderr
+    final = read_lines(out / RESULTS)
+    assert len(final) == 10 and all(final[k] == v for k, v in kept.items())
+    assert json.loads((out / "summary.json").read_text())["images"] == 10
+
+
+def test_two_torchrun_cpu_ranks_write_what_one_process_writes(scenes, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    r = cli("analyze", str(scenes), "-o", str(one), "--quiet", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    r = cli("--standalone", "--nproc_per_node", "2", "-m", "core.cli", "analyze", str(scenes), "-o", str(two),
+            module=("-m", "torch.distributed.run"), timeout=400)
+    assert r.returncode == 0, r.stderr
+    assert "rcnn-lens: 2 ranks took 3 + 3 images" in r.stderr  # each rank its share
+    assert sorted(p.name for p in two.iterdir()) == ["analysis.jsonl", "settings.json", "summary.json", "summary.png"]
+    for name in (RESULTS, "summary.json", "summary.png"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_shipped_demo_scenes_with_their_truth(tmp_path):
+    res = analyze([DEMO_IMAGES], tmp_path / "out", workers=0, progress=False)
+    s = res.summary
+    assert res.exit_code == 0 and s["images"] == 4 and s["objects"] == 24
+    assert sum(s["verdicts"].values()) == 24 and s["verdicts"]["detected"] >= 20
+
+
+def test_chart_draws_edge_cases():
+    def rec(objs, dets=()):
+        return {"image": "x", "size": [100, 100], "scale": [1.0, 1.0], "truth": objs, "detections": list(dets)}
+
+    def obj(name, verdict, iou=0.6):
+        return {"box": [0, 0, 30, 40], "label": 1, "name": name, "verdict": verdict, "best_anchor_iou": iou,
+                "best_proposal_iou": iou, "detection": None}
+
+    many = [obj(f"class{k}", VERDICTS[k % len(VERDICTS)], 0.4 + k / 50) for k in range(20)]
+    for records in ([], [rec([])], [rec([obj("a", None)])], [rec(many)]):
+        summary = {"images": len(records), "objects": 0, "settings": {"anchor_sizes": [32.0, 64.0]}}
+        png = cv2.imdecode(np.frombuffer(draw(records, summary), np.uint8), cv2.IMREAD_COLOR)
+        assert png is not None and png.shape[0] > 400
