@@ -210,3 +210,47 @@ def test_the_runner_stops_between_stages():
     tr = core.trace(model, noise_image(100, 120))
     with pytest.raises(Cancelled):
         core.retrace(tr, cancel=lambda: True, rpn_nms_thresh=0.5)
+
+
+def test_the_extra_heads_travel_and_their_large_arrays_come_on_demand(engine):
+    """A Mask R-CNN's trace (a user builder: the tiny one of the tests) through the engine: the mask
+    head's dataclass travels because it is registered; its pasted masks stay in the engine until the
+    masks stage asks for them."""
+    from core.overlays import layers_for
+    from core.parts import Missing, fill
+
+    engine.send("load", 1, {"name": "tests/core/tiny_models.py:tiny_mask_rcnn", "weights": "random:1",
+                            "device": "cpu"})
+    assert engine.until(("loaded", "error"))[0] == "loaded"
+    engine.send("trace", 2, {"image": noise_image(96, 128), "name": "m.png", "params": {}})
+    tr = engine.until(("trace", "error"))[2]["trace"]
+    assert type(tr.masks).__name__ == "MaskHead" and len(tr.masks) == len(tr.detections.keep) > 0
+    assert isinstance(tr.masks.pasted, Withheld) and isinstance(tr.masks.logits, Withheld)
+    with pytest.raises(Missing) as m:
+        layers_for(tr, "masks")
+    engine.send("fetch", 3, {"source": m.value.source, "path": m.value.path})
+    _, _, part = engine.until(("part", "gone"))
+    full = fill(tr, {(m.value.source, m.value.path): part["value"]})
+    assert layers_for(full, "masks").layers  # drawn once the part came
+
+
+def test_truth_and_the_training_view_travel_by_registration():
+    from core.paths import DEMO_IMAGES
+    from core.training import attach
+    from core.truth import find_for_image
+
+    model = core.load_model("demo")
+    path = DEMO_IMAGES / "scene_1.png"
+    tr = core.trace(model, str(path))
+    tr = attach(tr, find_for_image(path, tr.meta.original_size, model.class_names), seed=0)
+    from core.engine import portable
+
+    a, b = _pair()
+    sender = threading.Thread(target=a.send, args=("trace", 1, {"trace": portable(tr)}))
+    sender.start()
+    got = b.recv()[2]["trace"]
+    sender.join(10)
+    assert got.truth.names == tr.truth.names and np.array_equal(got.truth.boxes, tr.truth.boxes)
+    assert got.training.losses == tr.training.losses and got.training.seed == 0
+    assert np.array_equal(got.training.rpn.label, tr.training.rpn.label)
+    assert np.array_equal(got.training.roi.sampled, tr.training.roi.sampled)
