@@ -159,6 +159,8 @@ def _torch_load(path: Path, trust: bool):
                                      "checkpoints load with weights_only=True (pass --trust only for a file "
                                      "you made)") from None
         detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), "")
+        if isinstance(err, KeyError):  # torch's legacy reader on a file that is no pickle: a bare number
+            detail = "neither torch's zip format nor its legacy pickle format"
         detail = detail or _first_line(err)
         raise WeightsError(path, "not a PyTorch checkpoint" + (f" ({detail[:160]})" if detail else "")) from None
 

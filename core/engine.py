@@ -3,11 +3,13 @@ hold the app's GIL. It speaks core.protocol (JSON header + raw array frames) ove
 
 Requests (``kind``: body) and what they answer::
 
-    load      {"name", "weights", "device"}      -> loaded {"name", "weights", "class_names", "device", "params"}
+    load      {"name", "weights", "device", "trust"} -> loaded {"name", "weights", "class_names", "device", "params",
+                                                             "summary", "trusted", "random", "overrides"}
     trace     {"image": path | array, "name", "params"}   -> trace {"trace": a lean Trace}
     retrace   {"params"}  (the newest trace)      -> trace {"trace": ...}
     fetch     {"source", "path"}                  -> part {"source", "path", "value"} | gone {...}
     quit
+    models, suggest, download, cancel: the model chooser's (core.model_requests)
 
 Every request may also answer ``started``, ``status`` {"text"}, ``error`` {"kind", "message"},
 ``cancelled`` {"kind", "at"} or ``dropped`` {"kind"}. A reader thread takes requests as they come:
@@ -156,6 +158,8 @@ class Engine:
         except (BrokenPipeError, ConnectionError):
             raise
         except LensError as err:
+            if os.environ.get("RCNN_LENS_DEBUG"):  # rcnn-lens --debug: the user's builder's traceback
+                traceback.print_exception(err)
             job.reply("error", {"kind": job.kind, "message": str(err)})
         except Exception as err:  # noqa: BLE001 - report, keep serving
             if type(err).__name__ == "Cancelled":
@@ -209,16 +213,25 @@ def _cancellable(module, job: Job):
 
 @handler("load", priority=0, supersedes=("load", "trace", "retrace", "fetch"), cancels=("trace", "retrace"))
 def _load(engine: Engine, job: Job) -> None:
+    """``trust`` (only ``true`` counts) loads a whole pickled model: sent for one load, never kept.
+    COCO weights that are not cached answer one line (``download``: the preset), never a fetch."""
     b = job.body
     job.reply("status", {"text": f"loading {b.get('name')}…"})
+    from .model_requests import not_cached
     from .models import load_model
     from .runner import model_params
 
-    engine.model = load_model(str(b.get("name")), weights=b.get("weights"), device=str(b.get("device") or "cpu"))
+    missing = not_cached(b.get("name"), b.get("weights"))
+    if missing is not None:
+        job.reply("error", missing)
+        return
+    engine.model = load_model(str(b.get("name")), weights=b.get("weights"), device=str(b.get("device") or "cpu"),
+                              trust=b.get("trust") is True)
     engine.current = engine.current_seq = None
     m = engine.model
     job.reply("loaded", {"name": m.name, "weights": m.weights, "class_names": list(m.class_names),
-                         "device": str(m.device), "params": model_params(m.module)})
+                         "device": str(m.device), "params": model_params(m.module), "summary": m.summary,
+                         "trusted": m.trusted, "random": m.random_weights, "overrides": list(m.support.overrides)})
 
 
 @handler("trace", priority=2, supersedes=("trace", "retrace", "fetch"), cancels=("trace", "retrace"))
@@ -332,5 +345,10 @@ def main(argv=None) -> int:
     return 0
 
 
+from . import model_requests  # noqa: E402, F401 - registers the model chooser's requests
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # serve with the package's module, where every handler (also those of other modules) registered
+    from core.engine import main as _main
+
+    raise SystemExit(_main())

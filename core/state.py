@@ -52,13 +52,14 @@ class ModelChoice:
     name: str = "demo"
     weights: str | None = None  # None: the preset's default
     device: str = "cpu"
+    trust: bool = False  # load a whole pickled model (runs code in the file): for this session only, never saved
 
 
 class LensState:
     def __init__(self, model: str | None = None, weights: str | None = None, device: str = "cpu",
-                 settings: dict | None = None, visible: dict | None = None):
+                 settings: dict | None = None, visible: dict | None = None, trust: bool = False):
         self.events = Events()
-        self.choice = ModelChoice(model or "demo", weights, device)
+        self.choice = ModelChoice(model or "demo", weights, device, bool(trust))
         self.loaded: dict | None = None  # what the engine loaded: name, weights, class_names, params
         self.image_path: str | None = None
         self.image = None  # HxWx3 uint8 RGB
@@ -71,8 +72,8 @@ class LensState:
         self._parts: dict = {}  # (source, path) -> fetched array
 
     # ---------------------------------------------------------------- model
-    def choose_model(self, name: str, weights: str | None) -> None:
-        self.choice = ModelChoice(name, weights, self.choice.device)
+    def choose_model(self, name: str, weights: str | None, trust: bool = False) -> None:
+        self.choice = ModelChoice(name, weights, self.choice.device, bool(trust))
         self.params = {}
         self.events.model.emit(self.choice)
 
@@ -84,7 +85,8 @@ class LensState:
         """The fall-back policy when the chosen model cannot load: back to the model that was
         loaded (nothing to reload), or, when none was, to the demo model (returned: load it)."""
         if self.loaded is not None:
-            self.choice = ModelChoice(self.loaded["name"], self.loaded.get("weights"), self.choice.device)
+            self.choice = ModelChoice(self.loaded["name"], self.loaded.get("weights"), self.choice.device,
+                                      bool(self.loaded.get("trusted")))
             return None
         if (self.choice.name, self.choice.weights) not in (DEMO, ("demo", "demo")):
             self.choice = ModelChoice("demo", None, self.choice.device)

@@ -49,8 +49,23 @@ def coco_weights(preset: Preset):
     return getattr(getattr(detection, enum_name), member)
 
 
+MIRROR_ENV = "RCNN_LENS_WEIGHTS_MIRROR"
+
+
 def coco_url(preset: Preset) -> str:
-    return coco_weights(preset).url
+    """torchvision's URL of the preset's COCO weights, or the same file name under the folder URL
+    that ``RCNN_LENS_WEIGHTS_MIRROR`` names (an http(s) mirror of download.pytorch.org/models/, for
+    machines that reach a local mirror but not the hub; the tests' loopback server). The file name,
+    and the sha256 prefix it carries, stay torchvision's: a mirror cannot change what is accepted."""
+    url = coco_weights(preset).url
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror:
+        return url
+    parsed = urlparse(mirror)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise WeightsError(MIRROR_ENV, f"expected the http(s) URL of a folder holding torchvision's weights files, "
+                                       f"not {mirror!r}")
+    return mirror.rstrip("/") + "/" + os.path.basename(urlparse(url).path)
 
 
 def cache_dir() -> Path:

@@ -16,9 +16,17 @@ def parse(argv):
     ap = argparse.ArgumentParser(prog="rcnn-lens", description="R-CNN Lens: see how an image travels through a "
                                  "Faster R-CNN. Sub-commands: trace, export, models (rcnn-lens trace -h).")
     ap.add_argument("images", nargs="*", metavar="IMAGE")
-    ap.add_argument("--model", default=None, help="model preset (default: demo)")
-    ap.add_argument("--weights", default=None, help="demo, coco, random, random:SEED or a checkpoint path")
+    ap.add_argument("--model", default=None,
+                    help="a preset (see `rcnn-lens models`), auto (the preset the checkpoint fits; the default with "
+                         "a checkpoint) or your builder path/to/file.py:function or package.module:function (runs "
+                         "your code); default: the last model, or demo")
+    ap.add_argument("--weights", default=None,
+                    help="demo, coco, random, random:SEED or a checkpoint (.pt/.pth/.ckpt/.safetensors)")
+    ap.add_argument("--trust", action="store_true",
+                    help="load a whole pickled model (torch.save(model)) with weights_only=False: runs code from the "
+                         "file; only for files you made (for this run only, never remembered)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--debug", action="store_true", help="the engine prints tracebacks (your builder's errors)")
     return ap.parse_args(argv)
 
 
@@ -51,7 +59,11 @@ def main(argv=None) -> int:
     app.setOrganizationName("rcnn-lens")
     from .main_window import MainWindow
 
-    win = MainWindow(args.images, args.model, args.weights, args.device)
+    if args.debug:
+        os.environ["RCNN_LENS_DEBUG"] = "1"  # the engine process inherits it
+    from core.model_choice import app_model
+
+    win = MainWindow(args.images, app_model(args.model, args.weights), args.weights, args.device, trust=args.trust)
     win.show()
     if os.environ.get("RCNN_LENS_REPORT_SHOWN"):
         app.processEvents()

@@ -13,29 +13,30 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow
 from core import probe
 from core.errors import LensError
 from core.images import IMAGE_SUFFIXES
+from core.model_choice import banner
 from core.state import LensState
 
 from .actions import Actions
 from .builder import StageBuilder
 from .files import Images, folder_images, resolve
 from .layout import furnish, menus
+from .model_dialog import download, model_loaded, open_chooser
 from .persist import Persist
 from .session import Session
 
 APP = "R-CNN Lens"
-RANDOM = "random weights: the boxes and scores below mean nothing"
 REPORT = bool(os.environ.get("RCNN_LENS_REPORT_SHOWN"))
 
 
 class MainWindow(QMainWindow):
     def __init__(self, images=(), model: str | None = None, weights: str | None = None, device: str = "cpu",
-                 settings=None, engine_factory=None):
+                 settings=None, engine_factory=None, trust: bool = False):
         super().__init__()
         self.persist = Persist(settings)
         saved_model, saved_weights = self.persist.model()
         stage_settings, visible = self.persist.stages()
         self.state = s = LensState(model or saved_model, weights if model or weights else saved_weights, device,
-                                   stage_settings, visible)
+                                   stage_settings, visible, trust=trust)  # trust: this run only, never saved
         self.first_image, explicit, problem = resolve([str(p) for p in images])
         self.last_error, self._closing, self._started = None, False, False
         self.setWindowTitle(APP)
@@ -71,8 +72,8 @@ class MainWindow(QMainWindow):
         ev.selection.connect(self._selection_shown)
         ev.settings.connect(lambda stage: (self.stages.show_state(s), self.builder.rebuild(stage)))
         ev.visible.connect(self._visible_changed)
-        ev.loaded.connect(lambda info: (self.persist.save_model(info["name"], s.choice.weights),
-                                        self.say(f"model {info['name']} ({info['weights']}) on {info['device']}")))
+        ev.loaded.connect(lambda info: model_loaded(self, info))
+        self.session.download_offered.connect(lambda preset: download(self, preset))
         self.session.busy_changed.connect(self.busy.setVisible)
         self.stages.visibility_changed.connect(s.set_visible)
         self.stages.setting_changed.connect(self.set_setting)
@@ -112,7 +113,7 @@ class MainWindow(QMainWindow):
         self.thresholds.set_values(tr.params, s.params)
         self.inspector.set_trace(tr)
         self.inspector.show_selection(tr, None)
-        self.view.set_banner(RANDOM if s.random_weights else "")
+        self.view.set_banner(banner(tr, s.random_weights))
         self.builder.rebuild_all()
         n = len(tr.detections.keep)
         self.say(f"{Path(tr.meta.name).name}: {n} detection{'s' if n != 1 else ''}, "
@@ -180,12 +181,8 @@ class MainWindow(QMainWindow):
         for p in self.persist.recent():
             self.recent_menu.addAction(p).triggered.connect(lambda _=False, path=p: self.open_image(path))
 
-    def model_dialog(self) -> None:
-        from .dialogs import ModelDialog
-
-        dlg = ModelDialog(self.state.choice.name, self.state.choice.weights, self)
-        if dlg.exec():
-            self.state.choose_model(*dlg.choice())
+    def model_dialog(self):
+        return open_chooser(self)
 
     def say(self, text: str, ms: int = 0) -> None:
         self.status.say(text, ms)

@@ -9,15 +9,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from core.model_choice import for_app
+
 
 class Session(QObject):
     busy_changed = Signal(bool)
+    download_offered = Signal(str)  # a preset whose COCO weights a load found missing: the user may fetch them
 
     def __init__(self, state, say, error, engine_factory=None, parent=None):
         super().__init__(parent)
         self.state, self.say, self.error = state, say, error
         self.factory = engine_factory
         self.engine = None
+        self._offer: dict = {}  # request kind -> (button text, slot) for the next error of that kind
         ev = state.events
         ev.model.connect(self.load)
         ev.image.connect(self._trace_image)
@@ -36,6 +40,7 @@ class Session(QObject):
         e.status.connect(lambda t: self.say(t, 5000))
         e.busy_changed.connect(self.busy_changed.emit)
         e.died.connect(lambda why: self.error(f"{why}; the trace in progress is lost", "Restart engine", self.restart))
+        e.replied.connect(self._replied)  # before ``failed``: an error's offer is known when it is shown
         self.load(s.choice)
 
     @property
@@ -51,7 +56,7 @@ class Session(QObject):
         if self.engine is None:
             return
         self.say(f"loading {choice.name}…")
-        self.engine.load(choice.name, choice.weights, choice.device)
+        self.engine.load(choice.name, choice.weights, choice.device, trust=choice.trust)
         if self.state.image_path:
             self.engine.trace(self.state.image_path, self.state.params)
 
@@ -70,7 +75,12 @@ class Session(QObject):
             if fallback is not None:
                 message += " - falling back to the demo model"
                 self.load(fallback)
-        self.error(message)
+        self.error(for_app(message), *self._offer.pop(kind, (None, None)))
+
+    def _replied(self, kind: str, seq: int, body) -> None:
+        if kind == "error" and isinstance(body, dict) and body.get("download"):
+            preset = str(body["download"])
+            self._offer[str(body.get("kind"))] = ("Download…", lambda: self.download_offered.emit(preset))
 
     def stop(self) -> None:
         if self.engine is not None:

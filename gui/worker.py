@@ -120,12 +120,13 @@ class EngineClient(QObject):
             self._cond.notify()
         return seq
 
-    def load(self, name: str, weights: str | None, device: str = "cpu") -> int:
+    def load(self, name: str, weights: str | None, device: str = "cpu", trust: bool = False) -> int:
         self._latest["trace"] = self._seq + 1  # traces of the old model are stale
         with self._cond:
             for k in ("trace", "retrace"):
                 self._slots.pop(k, None)
-        return self._put("load", "load", {"name": name, "weights": weights, "device": device}, "model")
+        return self._put("load", "load", {"name": name, "weights": weights, "device": device, "trust": bool(trust)},
+                         "model")
 
     def trace(self, path: str, params: dict) -> int:
         """Trace the image file at ``path`` (the engine decodes it)."""
@@ -135,6 +136,11 @@ class EngineClient(QObject):
 
     def retrace(self, params: dict) -> int:
         return self._put("retrace", "retrace", {"params": dict(params)}, "trace")
+
+    def ask(self, kind: str, body=None) -> int:
+        """Any other request (the model chooser's: core.model_requests), newest wins per kind; its
+        replies come on ``replied`` with the returned sequence number."""
+        return self._put(("ask", kind), kind, body)
 
     def fetch(self, source: int, path: tuple) -> int:
         return self._put(("fetch", source, tuple(path)), "fetch", {"source": int(source), "path": tuple(path)})

@@ -31,7 +31,7 @@ def layers(tr, s: dict) -> StageLayers:
         n = int(s["heatmap"])
         if not 0 <= n < len(kp.names):
             raise LensError(f"keypoint {n}", f"out of range; the model has {len(kp.names)} keypoints")
-        hm = np.ascontiguousarray(kp.heatmaps[j0, n], np.float32)
+        hm = np.ascontiguousarray(kp.heatmaps[j0][n], np.float32)  # one detection's row: fetched alone
         lo, hi = value_range(hm)
         out.append(Heatmap("keypoints.heatmap", hm, tuple(float(v) for v in kp.rois_image[j0]), s["colormap"],
                            0.6 * max(op, 0.5), lo, hi,

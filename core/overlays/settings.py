@@ -109,6 +109,10 @@ def fit(settings: dict[str, dict], trace) -> dict[str, dict]:
             s["objectness"]["anchor"] = None
     if "rois" in s and s["rois"]["roi"] is not None and s["rois"]["roi"] >= b["rois"]:
         s["rois"]["roi"] = None
+    kp = getattr(trace, "keypoints", None)  # a keypoint this model does not have: no heatmap
+    if "keypoints" in s and s["keypoints"]["heatmap"] is not None and (kp is None or
+                                                                     s["keypoints"]["heatmap"] >= len(kp.names)):
+        s["keypoints"]["heatmap"] = None
     n_det = len(trace.detections.keep)
     n_gt = len(trace.truth) if getattr(trace, "truth", None) is not None else 0
     for values in s.values():  # a detection or truth object that this trace does not have: all of them

@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from core.model_choice import check_text
 from core.overlays.selection import describe, roi_of
 from core.probe import top_classes
 from core.trace_summary import pipeline_rows
@@ -24,6 +25,12 @@ class Inspector(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        self.model = QLabel("")  # the loaded model in words (core.models.LoadedModel.summary) and its check
+        self.model.setObjectName("model_summary")
+        self.model.setWordWrap(True)
+        self.model.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._summary, self._check = "", ""
+        lay.addWidget(self.model)
         self.table = QTreeWidget()
         self.table.setObjectName("pipeline")
         self.table.setRootIsDecorated(False)
@@ -56,10 +63,20 @@ class Inspector(QWidget):
         self.names: list[str] = []  # the class chart's bar names, top to bottom
         lay.addWidget(self.chart, 2)
 
+    def set_model(self, summary: str) -> None:
+        self._summary, self._check = summary, ""
+        self._show_model()
+
+    def _show_model(self) -> None:
+        self.model.setText(self._summary + (f"\n{self._check}" if self._check else ""))
+        self.model.setToolTip(self.model.text())
+
     def set_trace(self, tr) -> None:
         self.table.clear()
         if tr is None:
             return
+        self._check = check_text(tr)
+        self._show_model()
         items = []
         for stage, shape, count, ms in pipeline_rows(tr):
             stage = SHORT.get(stage, stage)

@@ -25,8 +25,10 @@ from core.colormaps import available
 from core.overlays import REGISTRY
 from core.overlays.settings import REDUCTIONS, bounds
 
+from .heads import HeadControls
 
-class StagePanel(QWidget):
+
+class StagePanel(HeadControls, QWidget):
     visibility_changed = Signal(str, bool)
     setting_changed = Signal(str, str, object)  # stage, key, value
 
@@ -257,6 +259,7 @@ class StagePanel(QWidget):
         roi = self.controls.get(("rois", "roi"))
         if roi is not None:
             roi.setMaximum(max(b["rois"] - 1, -1))
+        self._bounds_heads(state)
 
     @staticmethod
     def _show(w, v) -> None:
@@ -267,6 +270,6 @@ class StagePanel(QWidget):
         elif isinstance(w, QSpinBox):
             w.setValue(w.minimum() if v is None else int(v))
         elif isinstance(w, QDoubleSpinBox):
-            w.setValue(float(v or 0.0))
+            w.setValue(w.minimum() if v is None and w.specialValueText() else float(v or 0.0))
         elif isinstance(w, QCheckBox):
             w.setChecked(bool(v))

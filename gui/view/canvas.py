@@ -78,16 +78,23 @@ class LensView(pg.GraphicsView):
             self.items[stage] = []
         return self.groups[stage]
 
-    # ---- banner (random weights)
+    # ---- banner (random weights; a trace that differs from model(images))
     def set_banner(self, text: str) -> None:
         self.banner.setText(text)
-        self.banner.adjustSize()
         self.banner.setVisible(bool(text))
         self._place_banner()
 
     def _place_banner(self) -> None:
         if getattr(self, "banner", None) is None:
             return  # pyqtgraph resizes before __init__ has made it
+        self.banner.setMinimumWidth(0)
+        self.banner.setMaximumWidth(16777215)
+        self.banner.setWordWrap(False)
+        self.banner.adjustSize()
+        if self.banner.width() > self.width() - 8:  # a long line wraps within the view
+            self.banner.setWordWrap(True)
+            self.banner.setFixedWidth(max(self.width() - 8, 100))
+            self.banner.adjustSize()
         self.banner.move(max((self.width() - self.banner.width()) // 2, 4), 6)
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API

@@ -1,0 +1,334 @@
+"""The model chooser (Ctrl+M): a preset, ``auto`` or the user's own builder; its weights, with which
+are here offline (asked of the engine: torch never loads in this process); a checkpoint, with the
+presets it fits (the engine reads it off the GUI thread); the trust checkbox for a whole pickled
+model, unticked each time the dialog opens and never remembered. The rules are core.model_choice's;
+this module shows them, and wires the choice to the state (downloading COCO weights first where
+they are not cached: gui.download_dialog)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from core import model_choice as mc
+from core.errors import LensError
+
+STYLE = {"info": "color: palette(text);", "warn": "color: #b35c00;", "error": "color: #c0392b;"}
+TYPED = {"builder": "", "checkpoint": ""}  # what was last typed, for this run only (so a failed load is one edit
+# away); never written anywhere, and never the trust checkbox
+
+
+def _note(name: str, style: str = "info") -> QLabel:
+    label = QLabel("")
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(STYLE[style])
+    label.setMinimumWidth(440)  # a wrapped label's height follows this width, not Qt's narrow guess
+    return label
+
+
+def _row(*widgets) -> QWidget:
+    row = QWidget()
+    h = QHBoxLayout(row)
+    h.setContentsMargins(0, 0, 0, 0)
+    for i, w in enumerate(widgets):
+        h.addWidget(w, 1 if i == 0 else 0)
+    return row
+
+
+class ModelDialog(QDialog):
+    chosen = Signal(object)  # core.model_choice.Request
+
+    def __init__(self, choice, engine=None, persist=None, parent=None):
+        """``choice``: the state's ModelChoice; ``engine``: anything with ``ask(kind, body) -> seq``
+        and a ``replied(kind, seq, body)`` signal (gui.worker.EngineClient), or None."""
+        super().__init__(parent)
+        self.setWindowTitle("Choose model and weights")
+        self.setObjectName("model_dialog")
+        self.setMinimumWidth(560)
+        self.engine, self.persist = engine, persist
+        self.infos: dict[str, dict] = {}  # preset -> the engine's row (availability)
+        self.suggested: dict | None = None  # the engine's answer about the checkpoint shown
+        self._asked: dict[str, int] = {}  # request kind -> its seq
+        self._touched = False  # the user picked weights: the engine's answer does not change them
+        model, builder, weights, checkpoint = mc.initial(choice.name, choice.weights)
+        builder, checkpoint = builder or TYPED["builder"], checkpoint or TYPED["checkpoint"]
+        self._keep_random = weights if mc.is_random(weights) else None
+
+        self.form = form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.model = QComboBox()
+        self.model.setObjectName("model")
+        for key, label, tip in mc.models():
+            self.model.addItem(label, key)
+            self.model.setItemData(self.model.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        form.addRow("Model", self.model)
+        self.about = _note("about")
+        form.addRow("", self.about)
+        self.builder = QLineEdit(builder)
+        self.builder.setObjectName("builder")
+        self.builder.setPlaceholderText("path/to/file.py:function  or  package.module:function")
+        browse_py = QPushButton("Browse…")
+        browse_py.setObjectName("builder_browse")
+        browse_py.clicked.connect(self._browse_builder)
+        self.builder_row = _row(self.builder, browse_py)
+        form.addRow("Builder", self.builder_row)
+        self.runs_code = _note("runs_code", "warn")
+        self.runs_code.setText(mc.RUNS_CODE + " The function is called with no arguments and returns a "
+                               "torchvision GeneralizedRCNN.")
+        form.addRow("", self.runs_code)
+        self.weights = QComboBox()
+        self.weights.setObjectName("weights")
+        form.addRow("Weights", self.weights)
+        self.weights_note = _note("weights_note")
+        form.addRow("", self.weights_note)
+        self.checkpoint = QLineEdit(checkpoint)
+        self.checkpoint.setObjectName("checkpoint")
+        self.checkpoint.setPlaceholderText("a .pt / .pth / .ckpt / .safetensors file")
+        browse = QPushButton("Browse…")
+        browse.setObjectName("checkpoint_browse")
+        browse.clicked.connect(self._browse_checkpoint)
+        self.checkpoint_row = _row(self.checkpoint, browse)
+        form.addRow("Checkpoint", self.checkpoint_row)
+        self.suggestion = _note("suggestion")
+        self.use = QPushButton("")
+        self.use.setObjectName("use_suggestion")
+        self.use.clicked.connect(self._use_suggestion)
+        self.suggestion_row = _row(self.suggestion, self.use)
+        form.addRow("", self.suggestion_row)
+        self.trust = QCheckBox("Trust this file (load a whole pickled model; runs code inside it)")
+        self.trust.setObjectName("trust")
+        self.trust.setChecked(False)  # never remembered: unticked each time the dialog opens
+        form.addRow("", self.trust)
+        self.trust_warning = _note("trust_warning", "error")
+        self.trust_warning.setText(mc.TRUST_WARNING)
+        form.addRow("", self.trust_warning)
+        self.problem = _note("problem", "error")
+        form.addRow("", self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+        self.model.setCurrentIndex(max(self.model.findData(model), 0))
+        self._fill_weights(weights)
+        self.model.currentIndexChanged.connect(lambda _i: (self._fill_weights(None), self._refresh()))
+        self.weights.activated.connect(self._weights_picked)
+        self.checkpoint.editingFinished.connect(self._ask_suggestion)
+        self.trust.toggled.connect(self._trust_toggled)
+        for w in (self.builder, self.checkpoint):
+            w.textEdited.connect(lambda _t: self.problem.setText(""))
+        if engine is not None:
+            engine.replied.connect(self._replied)
+            self._asked["models"] = engine.ask("models", {})
+        self._refresh()
+        if checkpoint:
+            self._ask_suggestion()
+
+    # ---- the fields
+    def current_model(self) -> str:
+        return self.model.currentData()
+
+    def current_weights(self) -> str:
+        return self.weights.currentData() or ""
+
+    def _fill_weights(self, want: str | None) -> None:
+        model = self.current_model()
+        info = self.infos.get(model)
+        options = mc.weights_options(model, info, self._keep_random)
+        if want is None or want not in [o.spec for o in options]:
+            want = mc.default_weights(model, info)[0]
+        self.weights.blockSignals(True)
+        self.weights.clear()
+        for o in options:
+            self.weights.addItem(o.label, o.spec)
+            self.weights.setItemData(self.weights.count() - 1, o.note, Qt.ItemDataRole.ToolTipRole)
+        self.weights.setCurrentIndex(max(self.weights.findData(want), 0))
+        self.weights.blockSignals(False)
+
+    def _weights_picked(self, _i: int) -> None:
+        self._touched = True
+        self._refresh()
+        if self.current_weights() == mc.CHECKPOINT and not self.checkpoint.text().strip():
+            self.checkpoint.setFocus()
+
+    def _refresh(self) -> None:
+        """Rows, notes and the OK button's words from the fields (no request sent)."""
+        model, weights = self.current_model(), self.current_weights()
+        builder, ckpt = model == mc.BUILDER, weights == mc.CHECKPOINT
+        self.about.setText(next((tip for key, _, tip in mc.models() if key == model and key != mc.BUILDER), ""))
+        self.form.setRowVisible(self.about, bool(self.about.text()))
+        for w in (self.builder_row, self.runs_code):
+            self.form.setRowVisible(w, builder)
+        self.form.setRowVisible(self.checkpoint_row, ckpt)
+        self.form.setRowVisible(self.suggestion_row, ckpt and bool(self.suggestion.text()))
+        self.form.setRowVisible(self.trust, ckpt)
+        self.form.setRowVisible(self.trust_warning, ckpt and self.trust.isChecked())
+        info = self.infos.get(model)
+        option = next((o for o in mc.weights_options(model, info, self._keep_random) if o.spec == weights), None)
+        default, why = mc.default_weights(model, info)
+        note = option.note if option is not None else ""
+        if weights == default and why:
+            note = why
+        self.weights_note.setText(note)
+        self.form.setRowVisible(self.weights_note, bool(note))
+        self._show_suggestion()
+        req = self._request_or_none()
+        self.ok.setText("Download and load" if req is not None and req.download else "Load")
+        self.adjustSize()
+
+    def _request_or_none(self):
+        try:
+            return self.request()
+        except LensError:
+            return None
+
+    def request(self) -> mc.Request:
+        """The load request the fields make, or LensError (the one line that is wrong)."""
+        return mc.request(self.current_model(), self.builder.text(), self.current_weights(), self.checkpoint.text(),
+                          self.trust.isChecked(), self.infos.get(self.current_model()))
+
+    # ---- the checkpoint and its suggestion
+    def _ask_suggestion(self) -> None:
+        path = self.checkpoint.text().strip()
+        self.suggested = None
+        if not path or not Path(path).expanduser().is_file():
+            self.suggestion.setText("" if not path else f"{path}: no such file")
+            self.suggestion.setStyleSheet(STYLE["error"])
+            self.use.setVisible(False)
+        elif self.engine is not None:
+            self.suggestion.setText("reading the checkpoint…")
+            self.suggestion.setStyleSheet(STYLE["info"])
+            self.use.setVisible(False)
+            self._asked["suggest"] = self.engine.ask("suggest", {"path": path, "trust": self.trust.isChecked()})
+        self._refresh()
+
+    def _show_suggestion(self) -> None:
+        if self.suggested is None:
+            return
+        s = mc.suggestion(self.suggested, self.current_model())
+        self.suggestion.setText(s.text)
+        self.suggestion.setStyleSheet(STYLE[s.level])
+        self.use.setText(f"Use {s.use}" if s.use else "")
+        self.use.setVisible(bool(s.use))
+        self.form.setRowVisible(self.suggestion_row, self.current_weights() == mc.CHECKPOINT)
+
+    def _use_suggestion(self) -> None:
+        s = mc.suggestion(self.suggested or {}, self.current_model())
+        if s.use:
+            self.model.setCurrentIndex(self.model.findData(s.use))
+            self.weights.setCurrentIndex(self.weights.findData(mc.CHECKPOINT))
+            self._refresh()
+
+    def _trust_toggled(self, on: bool) -> None:
+        self._refresh()
+        if self.suggested is not None and self.suggested.get("needs_trust"):
+            self._ask_suggestion()  # read again, now trusting (or not) the file
+
+    def _browse_checkpoint(self) -> None:
+        start = self.persist.last_dir("checkpoint") if self.persist is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Checkpoint", start, "Checkpoints (*.pt *.pth *.ckpt *.safetensors "
+                                              "*.bin);;All files (*)")
+        if path:
+            if self.persist is not None:
+                self.persist.set_last_dir("checkpoint", str(Path(path).parent))
+            self.checkpoint.setText(path)
+            self.weights.setCurrentIndex(self.weights.findData(mc.CHECKPOINT))
+            self._touched = True
+            self._ask_suggestion()
+
+    def _browse_builder(self) -> None:
+        start = self.persist.last_dir("builder") if self.persist is not None else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Builder (a Python file)", start, "Python (*.py)")
+        if path:
+            if self.persist is not None:
+                self.persist.set_last_dir("builder", str(Path(path).parent))
+            func = self.builder.text().rpartition(":")[2] if ":" in self.builder.text() else "build"
+            self.builder.setText(f"{path}:{func}")
+            self.builder.setFocus()
+            self.builder.setSelection(len(path) + 1, len(func))  # the function name: type yours
+            self._refresh()
+
+    # ---- the engine's answers
+    def _replied(self, kind: str, seq: int, body) -> None:
+        if kind == "models" and seq == self._asked.get("models"):
+            self.infos = {r["name"]: r for r in body.get("presets") or []}
+            self._fill_weights(self.current_weights() if self._touched else None)
+            self._refresh()
+        elif kind == "suggested" and seq == self._asked.get("suggest"):
+            if body.get("path") == self.checkpoint.text().strip():
+                self.suggested = dict(body)
+                self._refresh()
+
+    # ---- closing
+    def accept(self) -> None:
+        try:
+            req = self.request()
+        except LensError as err:
+            self.problem.setText(mc.for_app(str(err)))
+            return
+        TYPED.update(builder=self.builder.text().strip(), checkpoint=self.checkpoint.text().strip())
+        self.chosen.emit(req)
+        super().accept()
+
+    def done(self, result: int) -> None:
+        if self.engine is not None:
+            try:
+                self.engine.replied.disconnect(self._replied)
+            except (RuntimeError, TypeError):
+                pass
+        super().done(result)
+
+
+# ---------------------------------------------------------------- the window's side
+def open_chooser(win) -> ModelDialog:
+    """Ctrl+M: the chooser over the window; its choice loads (after a download where needed)."""
+    dlg = ModelDialog(win.state.choice, win.session.engine, win.persist, win)
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dlg.chosen.connect(lambda req: choose(win, req))
+    dlg.open()
+    return dlg
+
+
+def choose(win, req: mc.Request) -> None:
+    win.messages.dismiss()  # a new choice: an old model's problem no longer applies
+    if req.download:
+        download(win, req.download)
+    else:
+        win.state.choose_model(req.name, req.weights, trust=req.trust)
+
+
+def download(win, preset: str):
+    """Fetch ``preset``'s COCO weights with a progress dialog; load them when they came."""
+    from .download_dialog import DownloadDialog
+
+    dlg = DownloadDialog(win.session.engine, preset, win)
+    dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dlg.downloaded.connect(lambda _path: win.state.choose_model(preset, "coco"))
+    dlg.ended.connect(lambda text: text and win.say(text, 10000))
+    dlg.open()
+    return dlg
+
+
+def model_loaded(win, info: dict) -> None:
+    """The engine loaded a model: say so, show its summary, remember it unless it runs the user's code."""
+    if mc.remember(info):
+        win.persist.save_model(info["name"], win.state.choice.weights)
+    win.inspector.set_model(info.get("summary") or f"{info['name']} ({info['weights']})")
+    win.say(f"model {info['name']} ({info['weights']}) on {info['device']}")
