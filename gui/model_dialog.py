@@ -65,10 +65,10 @@ class ModelDialog(QDialog):
         self.infos: dict[str, dict] = {}  # preset -> the engine's row (availability)
         self.suggested: dict | None = None  # the engine's answer about the checkpoint shown
         self._asked: dict[str, int] = {}  # request kind -> its seq
-        self._touched = False  # the user picked weights: the engine's answer does not change them
         model, builder, weights, checkpoint = mc.initial(choice.name, choice.weights)
         builder, checkpoint = builder or TYPED["builder"], checkpoint or TYPED["checkpoint"]
         self._keep_random = weights if mc.is_random(weights) else None
+        self._touched = weights is not None  # an explicit choice is kept as the user's
 
         self.form = form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -128,8 +128,8 @@ class ModelDialog(QDialog):
 
         self.model.setCurrentIndex(max(self.model.findData(model), 0))
         self._fill_weights(weights)
-        self.model.currentIndexChanged.connect(lambda _i: (self._fill_weights(None), self._refresh()))
-        self.weights.activated.connect(self._weights_picked)
+        self.model.currentIndexChanged.connect(self._model_picked)
+        self.weights.currentIndexChanged.connect(self._weights_picked)  # _fill_weights blocks it
         self.checkpoint.editingFinished.connect(self._ask_suggestion)
         self.trust.toggled.connect(self._trust_toggled)
         for w in (self.builder, self.checkpoint):
@@ -161,6 +161,11 @@ class ModelDialog(QDialog):
             self.weights.setItemData(self.weights.count() - 1, o.note, Qt.ItemDataRole.ToolTipRole)
         self.weights.setCurrentIndex(max(self.weights.findData(want), 0))
         self.weights.blockSignals(False)
+
+    def _model_picked(self, _i: int) -> None:
+        # weights the user picked stay where the new model has them (a checkpoint, random); else its default
+        self._fill_weights(self.current_weights() if self._touched else None)
+        self._refresh()
 
     def _weights_picked(self, _i: int) -> None:
         self._touched = True
@@ -330,5 +335,5 @@ def model_loaded(win, info: dict) -> None:
     """The engine loaded a model: say so, show its summary, remember it unless it runs the user's code."""
     if mc.remember(info):
         win.persist.save_model(info["name"], win.state.choice.weights)
-    win.inspector.set_model(info.get("summary") or f"{info['name']} ({info['weights']})")
+    win.inspector.set_model(mc.for_app(info.get("summary") or f"{info['name']} ({info['weights']})"))
     win.say(f"model {info['name']} ({info['weights']}) on {info['device']}")

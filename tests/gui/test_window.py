@@ -196,19 +196,23 @@ def test_settings_are_remembered(make_window, scenes, qtbot, qsettings):
 
 
 def test_model_chooser_class_chart_and_random_banner_follow_the_model(make_window, scenes, qtbot):
-    from gui.dialogs import ModelDialog
+    from core.model_choice import Request
+    from core.state import ModelChoice
+    from gui.model_dialog import ModelDialog
 
-    dlg = ModelDialog("demo", None)
-    assert dlg.choice() == ("demo", None)
-    dlg.preset.setCurrentIndex(dlg.preset.findData("seed-alexnet"))
-    dlg.weights.setCurrentText("random:3")
-    assert dlg.choice() == ("seed-alexnet", "random:3")
+    dlg = ModelDialog(ModelChoice("demo", None))
+    qtbot.addWidget(dlg)
+    assert dlg.request() == Request("demo", "demo")
+    dlg = ModelDialog(ModelChoice("seed-alexnet", "random:3"))
+    qtbot.addWidget(dlg)
+    req = dlg.request()
+    assert req == Request("seed-alexnet", "random:3")
     win = make_window([scenes[0]])
     tr = wait_trace(qtbot, win, scenes[0])
     assert not win.view.banner.isVisibleTo(win)  # the demo's trained weights
     win.state.select(Selection("detection", 0))
     assert set(win.inspector.names) <= set(tr.class_names)
-    win.state.choose_model(*dlg.choice())
+    win.state.choose_model(req.name, req.weights)
     qtbot.waitUntil(lambda: win.state.trace is not None and win.state.trace.model == "seed-alexnet"
                     and win.settled, timeout=60_000)
     t2 = win.state.trace
