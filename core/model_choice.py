@@ -84,7 +84,7 @@ def _note(row: dict, info: dict | None) -> str:
                 f"not cached: Load downloads {info['coco_file']} from the model hub (or put it in "
                 f"{info['coco_dir']} by hand)")
     if spec == "demo" and ok is not False:
-        return "the project's shapes detector, trained by `make train`, shipped in assets/"
+        return ""  # the model's own description says where they come from
     if spec == "random":
         return "random init: every stage shows noise"
     return str(row.get("note") or "")
