@@ -240,10 +240,11 @@ def check_text(tr) -> str:
     c = getattr(tr, "check", None)
     if c is None:
         return ""
-    who = f"overrides {', '.join(c.overrides)}" if c.overrides else "flagged"
+    if c.checked and c.equal:
+        return f"check: {c.detail}"
     if c.checked:
-        return f"{who}; checked against model(images): {'equal' if c.equal else 'NOT equal'}: {c.detail}"
-    return f"{who}; {c.detail}"
+        return f"check: NOT equal to model(images): {c.detail}"
+    return f"check: {c.detail}"
 
 
 def _first_differed(c) -> bool:

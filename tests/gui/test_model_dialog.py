@@ -422,5 +422,5 @@ def test_a_model_whose_trace_differs_from_model_images_gets_a_banner(make_window
     assert win.view.banner.isVisibleTo(win)
     assert win.view.banner.text().startswith("not what the model computes: model(images) gave 1 detections")
     assert "TopOne.postprocess_detections" in win.view.banner.text()
-    assert "checked against model(images): NOT equal" in win.inspector.model.text()
+    assert "check: NOT equal to model(images): model(images) gave 1 detections" in win.inspector.model.text()
     assert "overrides TopOne.postprocess_detections" in win.inspector.model.text()  # the loaded summary
