@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from pathlib import Path
 from .errors import WeightsError
 
 CHUNK = 1 << 16
+WATCH_S = 0.1  # how often a cancel is looked for while a read waits
 
 
 class Unreachable(WeightsError):
@@ -41,6 +44,32 @@ def _umask() -> int:
     return mask
 
 
+def _watch(resp, cancel) -> threading.Event:
+    """Cancel must not wait for a stalled connection's next chunk (up to the timeout): a watcher
+    shuts the connection down as soon as ``cancel()`` says so, and the blocked read returns.
+    Set the returned event to stop watching."""
+    stop = threading.Event()
+    if cancel is None:
+        return stop
+    try:  # a descriptor of our own for the connection, taken while it is open (never a reused number)
+        sock = socket.socket(fileno=os.dup(resp.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return stop
+
+    def watch():
+        with sock:
+            while not stop.wait(WATCH_S):
+                if cancel():
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)  # the connection itself: the blocked read returns
+                    except OSError:
+                        pass
+                    return
+
+    threading.Thread(target=watch, name="download-cancel", daemon=True).start()
+    return stop
+
+
 def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
           progress: Callable[[int, int | None], None] | None = None,
           cancel: Callable[[], bool] | None = None, bar: bool = False, timeout: float = 30.0) -> Path:
@@ -59,6 +88,7 @@ def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
         raise Unreachable(dst.name, f"cannot reach {url} ({reason})") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent)
     pbar = None
+    stop = _watch(resp, cancel)
     try:
         with resp, os.fdopen(fd, "wb") as out:
             length = resp.headers.get("Content-Length")
@@ -78,9 +108,13 @@ def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
                 try:
                     chunk = resp.read(CHUNK)
                 except Exception as err:  # noqa: BLE001 - IncompleteRead, reset, timeout mid-body
+                    if cancel is not None and cancel():  # the watcher cut a stalled connection
+                        raise Cancelled(dst.name, "download cancelled; nothing was saved") from None
                     raise WeightsError(dst.name, f"download failed after {done} bytes ({type(err).__name__}: "
                                                  f"{err}); nothing was saved") from None
                 if not chunk:
+                    if cancel is not None and cancel():
+                        raise Cancelled(dst.name, "download cancelled; nothing was saved")
                     break
                 out.write(chunk)
                 sha.update(chunk)
@@ -101,6 +135,7 @@ def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     finally:
+        stop.set()
         if pbar is not None:
             pbar.close()
         if os.path.exists(tmp):
