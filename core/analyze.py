@@ -176,6 +176,12 @@ class Ranks:
         import torch
         import torch.distributed as dist
 
+        # The model stack first: torchvision imports torch._dynamo, and importing that after
+        # init_process_group pins the default group, so destroy_process_group would leave gloo's
+        # worker threads running into interpreter shutdown, where one of them releases the last
+        # all_gather's tensors without the GIL: std::terminate, SIGABRT at exit (1 run in ~20).
+        import torchvision.models.detection  # noqa: F401
+
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         local = int(os.environ.get("LOCAL_RANK", 0))
         cuda = (device or "cpu").startswith("cuda") or (device == "auto" and torch.cuda.is_available())
@@ -217,12 +223,19 @@ class Ranks:
 
             dist.barrier()
 
-    def close(self) -> None:
+    def close(self, sync: bool = True) -> None:
+        """Destroy the group (gloo's threads are joined); with ``sync``, after a barrier, so that
+        no rank tears down while another still waits on its last collective. A rank that failed
+        or was interrupted closes without it (its peers may be elsewhere)."""
         if self.active:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
-            self.active = False
+            try:
+                if sync:
+                    dist.barrier()
+            finally:
+                dist.destroy_process_group()
+                self.active = False
 
 
 # ---------------------------------------------------------------- the pass
@@ -415,12 +428,13 @@ def run(args) -> int:
     from .cli import thresholds
 
     ranks = Ranks.from_env(args.device)
+    res = None
     try:
         res = analyze(args.inputs, args.out, annotations=args.annotations, model=args.model, weights=args.weights,
                       device=args.device, params=thresholds(args), workers=args.workers,
                       progress=not args.quiet, ranks=ranks)
     finally:
-        ranks.close()
+        ranks.close(sync=res is not None and res.exit_code != 130)
     if res.summary is not None and not args.quiet:
         print(verdict_table(res.summary))
         print(f"wrote {Path(args.out) / RESULTS}, {SUMMARY}, {CHART}")
