@@ -106,21 +106,25 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
     positives = None
     pos_idx = tuple(empty for _ in range(n))
     if n and anchors.shape[0]:
-        # [N, A] as assign_targets_to_anchors computes it (box_iou), evaluated on the anchors that
-        # overlap an object: the others are exactly 0 (and 0/0 is taken as 0)
-        cols, part = _overlap_iou(gt_d, anchors)
-        quality = part.new_zeros((n, anchors.shape[0]))
-        quality[:, cols] = part
+        # The [N, A] quality matrix assign_targets_to_anchors computes (box_iou), on the columns of
+        # the anchors that overlap an object: every other column is 0. The Matcher decides a column
+        # from that column and each object's best IoU, so on these columns it matches as on all of
+        # them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
+        # (else its best is 0, its low-quality matches are zero columns: the full matrix is made).
+        cols, quality = _overlap_iou(gt_d, anchors)
+        if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
+            quality = torch.zeros((n, anchors.shape[0]), dtype=quality.dtype, device=dev).index_copy_(1, cols, quality)
+            cols = torch.arange(anchors.shape[0], device=dev)
         v, i = quality.max(1)
-        best_iou, best = v.float().cpu().numpy(), i.cpu().numpy().astype(np.int64)
+        best_iou, best = v.float().cpu().numpy(), cols[i].cpu().numpy().astype(np.int64)
         if model is not None:
-            matched = model.module.rpn.proposal_matcher(quality)
-            idx = torch.nonzero(matched >= 0).flatten()  # positive anchors, ascending
-            obj = matched[idx]
+            matched = model.module.rpn.proposal_matcher(quality)  # per column of ``quality``
+            k = torch.nonzero(matched >= 0).flatten()  # positive anchors, ascending
+            obj = matched[k]
             positives = torch.bincount(obj, minlength=n).cpu().numpy().astype(np.int64)
             # per object, its positives by IoU descending (ties: anchor order), in one sort
-            q = quality[obj, idx].cpu().numpy()
-            idx_np, obj_np = idx.cpu().numpy().astype(np.int64), obj.cpu().numpy()
+            q = quality[obj, k].cpu().numpy()
+            idx_np, obj_np = cols[k].cpu().numpy().astype(np.int64), obj.cpu().numpy()
             order = np.lexsort((idx_np, -q, obj_np))
             starts = np.concatenate([[0], np.cumsum(positives)[:-1]])
             pos_idx = tuple(idx_np[order[s:s + min(c, POSITIVES_KEPT)]] for s, c in zip(starts, positives))

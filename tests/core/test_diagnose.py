@@ -189,44 +189,51 @@ def test_anchor_evidence_equals_torchvisions_anchor_targets(demo):
 
 
 def test_anchor_evidence_equals_the_full_iou_matrices(demo):
-    """anchor_evidence evaluates box_iou only where boxes overlap an object; everything it reports
-    equals what the full [objects, anchors] and [objects, decoded boxes] matrices give: best IoU and
-    its index (the first box when no box overlaps), the RPN Matcher's positives in IoU order, the
-    covering decoded boxes. Objects include ones far from everything and a degenerate one."""
+    """anchor_evidence evaluates box_iou and the RPN Matcher only where boxes overlap an object;
+    everything it reports equals what the full [objects, anchors] and [objects, decoded boxes]
+    matrices give: best IoU and its index (the first box when none overlaps), the Matcher's positives
+    in IoU order, the covering decoded boxes. With objects in the corners and, in a second truth, a
+    degenerate one that overlaps nothing (IoU 0 with all: the full-matrix path)."""
     m = demo.module
+
+    def full(tr, boxes):
+        state = tr._state[0]
+        gt = resize_boxes(torch.from_numpy(boxes), tr.meta.original_size, tr.meta.resized_size)
+        with torch.inference_mode():
+            images = ImageList(torch.zeros(1, 3, *tr.meta.batch_size), list(state.image_sizes))
+            anchors = m.rpn.anchor_generator(images, list(state.features.values()))[0]
+            q = box_iou(gt, anchors).nan_to_num_(0.0)
+            matched = m.rpn.proposal_matcher(q.clone())
+            dec = box_iou(gt, clip_boxes_to_image(state.proposals, state.image_sizes[0])).nan_to_num_(0.0)
+        return q, matched, dec
+
+    paths = 0
     for i in range(3):
         s = make_scene(scene_rng(11, i))
         tr = core.trace(demo, s.image)
         h, w = tr.meta.original_size
-        extra = np.array([[0, 0, 1, 1], [w - 2, h - 2, w - 1, h - 1], [5, 5, 5, 30], [10, 10, 60, 40],
-                          [w // 2, h // 2, w // 2, h // 2 + 30]], np.float32)  # zero-width: IoU 0 with all
-        boxes = np.concatenate([s.boxes.reshape(-1, 4), extra])
-        truth = Truth(boxes, ["circle"] * len(boxes), [1] * len(boxes))
-        ev = anchor_evidence(tr, truth)
-        state = tr._state[0]
-        gt = resize_boxes(torch.from_numpy(boxes), tr.meta.original_size, tr.meta.resized_size)
-        with torch.inference_mode():
-            feats = list(state.features.values())
-            images = ImageList(torch.zeros(1, 3, *tr.meta.batch_size), list(state.image_sizes))
-            anchors = m.rpn.anchor_generator(images, feats)[0]
-            q = box_iou(gt, anchors).nan_to_num_(0.0)
-            matched = m.rpn.proposal_matcher(q.clone())
-            dec = box_iou(gt, clip_boxes_to_image(state.proposals, state.image_sizes[0])).nan_to_num_(0.0)
-        v, k = q.max(1)
-        np.testing.assert_array_equal(ev.best_anchor_iou, v.numpy())
-        np.testing.assert_array_equal(ev.best_anchor, k.numpy())
-        v, k = dec.max(1)
-        np.testing.assert_array_equal(ev.decoded_best_iou, v.numpy())
-        np.testing.assert_array_equal(ev.decoded_best, k.numpy())
-        assert v[-1] == 0  # IoU 0 with every box: index 0, as the full matrix says
-        alone = anchor_evidence(tr, Truth(boxes[-1:], ["circle"], [1]))  # and with no other object
-        assert (alone.decoded_best[0], alone.best_anchor[0]) == (k[-1], 0)
-        for o in range(len(boxes)):
-            np.testing.assert_array_equal(ev.covering[o], torch.nonzero(dec[o] >= 0.5).flatten().numpy())
-            idx = torch.nonzero(matched == o).flatten()
-            ref = idx[torch.argsort(q[o, idx], descending=True, stable=True)][:64]
-            np.testing.assert_array_equal(ev.positive_anchors[o], ref.numpy())
-            assert ev.positives[o] == len(idx)
+        corners = np.array([[0, 0, 1, 1], [w - 2, h - 2, w - 1, h - 1], [0, 5, 3, 30], [10, 10, 60, 40]], np.float32)
+        nothing = np.array([[w // 2, h // 2, w // 2, h // 2 + 30]], np.float32)  # zero width: IoU 0 with all
+        for boxes in (np.concatenate([s.boxes.reshape(-1, 4), corners]),
+                      np.concatenate([s.boxes.reshape(-1, 4), corners, nothing])):
+            ev = anchor_evidence(tr, Truth(boxes, ["circle"] * len(boxes), [1] * len(boxes)))
+            q, matched, dec = full(tr, boxes)
+            v, k = q.max(1)
+            np.testing.assert_array_equal(ev.best_anchor_iou, v.numpy())
+            np.testing.assert_array_equal(ev.best_anchor, k.numpy())
+            paths += bool((v == 0).any())
+            v, k = dec.max(1)
+            np.testing.assert_array_equal(ev.decoded_best_iou, v.numpy())
+            np.testing.assert_array_equal(ev.decoded_best, k.numpy())
+            for o in range(len(boxes)):
+                np.testing.assert_array_equal(ev.covering[o], torch.nonzero(dec[o] >= 0.5).flatten().numpy())
+                idx = torch.nonzero(matched == o).flatten()
+                ref = idx[torch.argsort(q[o, idx], descending=True, stable=True)][:64]
+                np.testing.assert_array_equal(ev.positive_anchors[o], ref.numpy())
+                assert ev.positives[o] == len(idx)
+        alone = anchor_evidence(tr, Truth(nothing, ["circle"], [1]))  # overlapping nothing, and alone
+        assert (alone.decoded_best[0], alone.best_anchor[0], alone.positives[0]) == (0, 0, int((full(tr, nothing)[1] == 0).sum()))
+    assert paths == 3  # the full-matrix path ran once per scene, the overlap path once
 
 
 def test_matching_equals_pycocotools(demo):
