@@ -34,6 +34,9 @@ _RPN_VERDICT = {-1: ("rpn_missed", None), 0: ("rpn_cut", "pre_nms_top_n"), 1: ("
                 2: ("rpn_cut", "score"), 3: ("rpn_suppressed", None), 4: ("rpn_cut", "post_nms_top_n")}
 _BOX_PROGRESS = {SMALL: 1, SUPPRESSED: 2, OVER_TOP_N: 3, KEPT: 4}
 _BOX_VERDICT = {1: ("box_cut", "size"), 2: ("box_suppressed", None), 3: ("box_cut", "detections_per_img")}
+# the same as lookup tables indexed by status code (0 where a status cannot occur)
+_RPN_LUT = np.array([_RPN_PROGRESS.get(c, 0) for c in range(len(STATUS_NAMES))], np.int64)
+_BOX_LUT = np.array([_BOX_PROGRESS.get(c, 0) for c in range(len(STATUS_NAMES))], np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +77,8 @@ def model_anchors(tr, model=None) -> torch.Tensor:
     trace's feature maps when the trace holds them, else the trace's numpy anchors."""
     state = _state(tr)
     model = model or (state.model if state is not None else None)
+    if state is not None and model is state.model and getattr(state, "anchors", None) is not None:
+        return state.anchors  # the generator's own output, kept by the trace
     if state is not None and model is not None:
         feats = list(state.features.values())
         bh, bw = tr.meta.batch_size
@@ -101,18 +106,28 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
     positives = None
     pos_idx = tuple(empty for _ in range(n))
     if n and anchors.shape[0]:
-        quality = box_iou(gt_d, anchors).nan_to_num_(0.0)  # [N, A], as assign_targets_to_anchors computes it
+        # The [N, A] quality matrix assign_targets_to_anchors computes (box_iou), on the columns of
+        # the anchors that overlap an object: every other column is 0. The Matcher decides a column
+        # from that column and each object's best IoU, so on these columns it matches as on all of
+        # them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
+        # (else its best is 0, its low-quality matches are zero columns: the full matrix is made).
+        cols, quality = _overlap_iou(gt_d, anchors)
+        if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
+            quality = torch.zeros((n, anchors.shape[0]), dtype=quality.dtype, device=dev).index_copy_(1, cols, quality)
+            cols = torch.arange(anchors.shape[0], device=dev)
         v, i = quality.max(1)
-        best_iou, best = v.float().cpu().numpy(), i.cpu().numpy().astype(np.int64)
+        best_iou, best = v.float().cpu().numpy(), cols[i].cpu().numpy().astype(np.int64)
         if model is not None:
-            matched = model.module.rpn.proposal_matcher(quality)
-            positives = torch.bincount(matched[matched >= 0], minlength=n).cpu().numpy().astype(np.int64)
-            lists = []
-            for k in range(n):
-                idx = torch.nonzero(matched == k).flatten()
-                order = torch.argsort(quality[k, idx], descending=True, stable=True)
-                lists.append(idx[order][:POSITIVES_KEPT].cpu().numpy().astype(np.int64))
-            pos_idx = tuple(lists)
+            matched = model.module.rpn.proposal_matcher(quality)  # per column of ``quality``
+            k = torch.nonzero(matched >= 0).flatten()  # positive anchors, ascending
+            obj = matched[k]
+            positives = torch.bincount(obj, minlength=n).cpu().numpy().astype(np.int64)
+            # per object, its positives by IoU descending (ties: anchor order), in one sort
+            q = quality[obj, k].cpu().numpy()
+            idx_np, obj_np = cols[k].cpu().numpy().astype(np.int64), obj.cpu().numpy()
+            order = np.lexsort((idx_np, -q, obj_np))
+            starts = np.concatenate([[0], np.cumsum(positives)[:-1]])
+            pos_idx = tuple(idx_np[order[s:s + min(c, POSITIVES_KEPT)]] for s, c in zip(starts, positives))
         del quality
     elif model is not None:
         positives = np.zeros(n, np.int64)
@@ -123,16 +138,32 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
         dec_best = np.full(n, -1, np.int64)
         cov = []
         for s in range(0, n, _CHUNK):
-            iou = box_iou(gt_d[s:s + _CHUNK], decoded).nan_to_num_(0.0)
-            if iou.shape[1]:
-                v, i = iou.max(1)
+            cols, iou = _overlap_iou(gt_d[s:s + _CHUNK], decoded)  # box_iou on the decoded boxes that overlap
+            if decoded.shape[0]:
+                if cols.numel():
+                    v, i = iou.max(1)
+                    # a row of zeros: box_iou over all boxes would name the first box
+                    i = torch.where(v > 0, cols[i], torch.zeros_like(i))
+                else:
+                    v, i = torch.zeros(iou.shape[0]), torch.zeros(iou.shape[0], dtype=torch.int64)
                 dec_best_iou[s:s + _CHUNK] = v.cpu().numpy()
                 dec_best[s:s + _CHUNK] = i.cpu().numpy()
-            for row in iou:
-                idx = torch.nonzero(row >= COVER_IOU).flatten()
-                cov.append(idx.cpu().numpy().astype(np.int64))
+            rows, k = torch.nonzero(iou >= COVER_IOU, as_tuple=True)  # row-major: each row's columns ascending
+            counts = torch.bincount(rows, minlength=iou.shape[0]).tolist()
+            cov += [c.numpy() for c in cols[k].cpu().to(torch.int64).split(counts)]
         covering = tuple(cov)
     return AnchorEvidence(gt.numpy(), best_iou, best, positives, pos_idx, dec_best_iou, dec_best, covering)
+
+
+def _overlap_iou(gt: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cols, iou): the indices of the ``boxes`` that overlap at least one of ``gt`` (ascending)
+    and torchvision's ``box_iou(gt, boxes[cols])`` with 0/0 taken as 0. Every other pair has IoU
+    exactly 0, so this is the full matrix's content at a fraction of its cost (most anchors and
+    decoded boxes lie far from every object)."""
+    hit = ((boxes[None, :, 0] < gt[:, None, 2]) & (boxes[None, :, 2] > gt[:, None, 0])
+           & (boxes[None, :, 1] < gt[:, None, 3]) & (boxes[None, :, 3] > gt[:, None, 1])).any(0)
+    cols = torch.nonzero(hit).flatten()
+    return cols, box_iou(gt, boxes[cols]).nan_to_num_(0.0)
 
 
 # ---------------------------------------------------------------- matching and TIDE
@@ -213,7 +244,6 @@ class _Ranks:
     def __init__(self, tr):
         self.tr = tr
         self.offsets = np.array([a.offset for a in tr.anchors] + [sum(a.count for a in tr.anchors)])
-        self._sorted: dict[int, np.ndarray] = {}
 
     def level(self, anchor: int) -> int:
         return int(np.searchsorted(self.offsets, anchor, side="right") - 1)
@@ -229,11 +259,9 @@ class _Ranks:
     def rank(self, anchor: int) -> tuple[int, float, str]:
         """(rank on its level, objectness probability, level name)."""
         lvl = self.level(anchor)
-        if lvl not in self._sorted:
-            self._sorted[lvl] = np.sort(self.logits(lvl))
-        s = self._sorted[lvl]
-        logit = self.logit(anchor)
-        rank = int(s.shape[0] - np.searchsorted(s, logit, side="right")) + 1
+        logits = self.logits(lvl)
+        logit = float(logits[anchor - self.tr.anchors[lvl].offset])
+        rank = int(np.count_nonzero(logits > logit)) + 1  # a count: cheaper than sorting the level
         return rank, float(1.0 / (1.0 + np.exp(-logit))), self.tr.anchors[lvl].name
 
 
@@ -270,8 +298,8 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
     gt_det, det_gt = match(fin_iou, labels, f_labels, f_scores)
     final_of = {int(c): j for j, c in enumerate(D.keep)}  # candidate index -> final index
     ranks = _Ranks(tr)
-    rpn_prog = np.array([_RPN_PROGRESS[int(s)] for s in P.status], np.int64).reshape(-1)
-    box_prog = np.array([_BOX_PROGRESS.get(int(s), 0) for s in D.status], np.int64).reshape(-1)
+    rpn_prog = _RPN_LUT[np.asarray(P.status, np.int64).reshape(-1)]
+    box_prog = _BOX_LUT[np.asarray(D.status, np.int64).reshape(-1)]
     in_set = None
     # survivors of NMS in output order, for positions after NMS
     rpn_after_nms = np.nonzero((P.status == KEPT) | (P.status == OVER_TOP_N))[0]

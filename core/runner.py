@@ -83,6 +83,7 @@ class _State:
     objectness: torch.Tensor  # [N_anchors] logits, torchvision's concatenated order
     proposals: torch.Tensor  # [N_anchors, 4] decoded, model frame
     num_anchors_per_level: list
+    anchors: torch.Tensor | None = None  # [N_anchors, 4] the anchor generator's output, batch frame
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
         decoded = m.rpn.box_coder.decode(deltas_flat.detach(), anchors).view(-1, 4)
         clock.lap("rpn_decode")
         state = _State(model, list(images.image_sizes), original_size, features,
-                       obj_flat.reshape(-1), decoded, per_level)
+                       obj_flat.reshape(-1), decoded, per_level, anchors[0])
         meta = ImageMeta(
             name=name, original_size=original_size, resized_size=tuple(int(v) for v in images.image_sizes[0]),
             batch_size=(int(images.tensors.shape[-2]), int(images.tensors.shape[-1])),

@@ -34,7 +34,7 @@ IoU >= 0.5 with the object.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 VERDICTS = ("detected", "rpn_missed", "rpn_suppressed", "rpn_cut", "box_misclassified", "box_low_score",
             "box_mislocalized", "box_suppressed", "box_cut", "box_taken")
@@ -153,7 +153,7 @@ class ObjectPath:
     crowd: bool = False  # COCO iscrowd: a region, not one object; no verdict, matches nothing
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # flat values: no deep copy (asdict)
         d["box"] = [round(float(v), 3) for v in self.box]
         d["rois"] = list(self.rois)
         d["positive_anchors"] = list(self.positive_anchors)

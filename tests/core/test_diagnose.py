@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou, clip_boxes_to_image
 
@@ -185,6 +186,54 @@ def test_anchor_evidence_equals_torchvisions_anchor_targets(demo):
         np.testing.assert_allclose(ev.best_anchor_iou, iou.max(1), atol=1e-5)
         for k, lst in enumerate(ev.positive_anchors):
             assert len(lst) == min(expected[k], 64) and bool(pos[torch.from_numpy(lst)].all())
+
+
+def test_anchor_evidence_equals_the_full_iou_matrices(demo):
+    """anchor_evidence evaluates box_iou and the RPN Matcher only where boxes overlap an object;
+    everything it reports equals what the full [objects, anchors] and [objects, decoded boxes]
+    matrices give: best IoU and its index (the first box when none overlaps), the Matcher's positives
+    in IoU order, the covering decoded boxes. With objects in the corners and, in a second truth, a
+    degenerate one that overlaps nothing (IoU 0 with all: the full-matrix path)."""
+    m = demo.module
+
+    def full(tr, boxes):
+        state = tr._state[0]
+        gt = resize_boxes(torch.from_numpy(boxes), tr.meta.original_size, tr.meta.resized_size)
+        with torch.inference_mode():
+            images = ImageList(torch.zeros(1, 3, *tr.meta.batch_size), list(state.image_sizes))
+            anchors = m.rpn.anchor_generator(images, list(state.features.values()))[0]
+            q = box_iou(gt, anchors).nan_to_num_(0.0)
+            matched = m.rpn.proposal_matcher(q.clone())
+            dec = box_iou(gt, clip_boxes_to_image(state.proposals, state.image_sizes[0])).nan_to_num_(0.0)
+        return q, matched, dec
+
+    paths = 0
+    for i in range(3):
+        s = make_scene(scene_rng(11, i))
+        tr = core.trace(demo, s.image)
+        h, w = tr.meta.original_size
+        corners = np.array([[0, 0, 1, 1], [w - 2, h - 2, w - 1, h - 1], [0, 5, 3, 30], [10, 10, 60, 40]], np.float32)
+        nothing = np.array([[w // 2, h // 2, w // 2, h // 2 + 30]], np.float32)  # zero width: IoU 0 with all
+        for boxes in (np.concatenate([s.boxes.reshape(-1, 4), corners]),
+                      np.concatenate([s.boxes.reshape(-1, 4), corners, nothing])):
+            ev = anchor_evidence(tr, Truth(boxes, ["circle"] * len(boxes), [1] * len(boxes)))
+            q, matched, dec = full(tr, boxes)
+            v, k = q.max(1)
+            np.testing.assert_array_equal(ev.best_anchor_iou, v.numpy())
+            np.testing.assert_array_equal(ev.best_anchor, k.numpy())
+            paths += bool((v == 0).any())
+            v, k = dec.max(1)
+            np.testing.assert_array_equal(ev.decoded_best_iou, v.numpy())
+            np.testing.assert_array_equal(ev.decoded_best, k.numpy())
+            for o in range(len(boxes)):
+                np.testing.assert_array_equal(ev.covering[o], torch.nonzero(dec[o] >= 0.5).flatten().numpy())
+                idx = torch.nonzero(matched == o).flatten()
+                ref = idx[torch.argsort(q[o, idx], descending=True, stable=True)][:64]
+                np.testing.assert_array_equal(ev.positive_anchors[o], ref.numpy())
+                assert ev.positives[o] == len(idx)
+        alone = anchor_evidence(tr, Truth(nothing, ["circle"], [1]))  # overlapping nothing, and alone
+        assert (alone.decoded_best[0], alone.best_anchor[0], alone.positives[0]) == (0, 0, int((full(tr, nothing)[1] == 0).sum()))
+    assert paths == 3  # the full-matrix path ran once per scene, the overlap path once
 
 
 def test_matching_equals_pycocotools(demo):
