@@ -25,8 +25,10 @@ from core.colormaps import available
 from core.overlays import REGISTRY
 from core.overlays.settings import REDUCTIONS, bounds
 
+from .training_rows import TrainingRows
 
-class StagePanel(QWidget):
+
+class StagePanel(TrainingRows, QWidget):
     visibility_changed = Signal(str, bool)
     setting_changed = Signal(str, str, object)  # stage, key, value
 
@@ -257,6 +259,7 @@ class StagePanel(QWidget):
         roi = self.controls.get(("rois", "roi"))
         if roi is not None:
             roi.setMaximum(max(b["rois"] - 1, -1))
+        self._bounds_training(state)
 
     @staticmethod
     def _show(w, v) -> None:
