@@ -129,7 +129,7 @@ class TrainingPage(QWidget):
             head.setExpanded(True)
             for k in range(head.childCount()):
                 head.child(k).setExpanded(head.child(k).childCount() <= 12)
-            self.tree.scrollToItem(head)
+            self.tree.scrollToItem(head, QTreeWidget.ScrollHint.PositionAtTop)  # its part first
 
     def _item(self, node) -> QTreeWidgetItem:
         name, value, kids = node

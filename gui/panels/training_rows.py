@@ -15,15 +15,18 @@ class TrainingRows:
         self._combo(form, stage, "show", "anchors", [("the minibatch (sampled)", "sampled"),
                                                      ("every positive", "positive"),
                                                      ("all labelled (+ ignored)", "all")])
-        self._check(form, stage, "lines", "line from each positive to its object")
-        self._check(form, stage, "predicted", "box each positive's predicted deltas give")
+        self._check(form, stage, "lines", "lines to objects")
+        self._check(form, stage, "predicted", "predicted boxes")
+        self._tip(stage, "lines", "a line from each positive anchor to the object it was matched to")
+        self._tip(stage, "predicted", "the box each positive anchor's predicted deltas decode to (box_coder.decode)")
         self._opacity(form, stage)
 
     def _build_roi_targets(self, form, stage):
         self._combo(form, stage, "gt", "object", [(EVERY_OBJECT, None)])
         self._combo(form, stage, "show", "RoIs", [("the minibatch (sampled)", "sampled"),
                                                   ("every positive", "positive")])
-        self._check(form, stage, "predicted", "predicted box of each positive")
+        self._check(form, stage, "predicted", "predicted boxes")
+        self._tip(stage, "predicted", "each sampled positive RoI's predicted box for its target class")
         self._opacity(form, stage)
 
     def _build_loss(self, form, stage):
@@ -33,6 +36,9 @@ class TrainingRows:
         self._spin(form, stage, "rois", "costliest RoIs", 0, 100_000)
         self._combo(form, stage, "colormap", "colormap", self._cmaps())
         self._opacity(form, stage)
+
+    def _tip(self, stage, key, text) -> None:
+        self.controls[(stage, key)].setToolTip(text)
 
     def _bounds_training(self, state) -> None:
         """Level, object and RoI choices from the trace (its truth and training view)."""
