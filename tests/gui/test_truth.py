@@ -7,6 +7,7 @@ backbone; an analysis folder opens sorted and a click opens its image; a bad ann
 one line in the message bar. Waits are on the window's own state, never sleeps."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,15 @@ def test_demo_scene_truth_training_table_resample_and_a_click_on_a_truth_box(mak
                                                f"rpn box {L['loss_rpn_box_reg']:.4g}")
     assert sum(name.startswith("#") for name, _ in rows) == len(part["anchors"]) + len(part["rois"])
     assert "object" in win.view.layers  # its path
+    # the loss's cross-entropy view reads per-anchor arrays the engine withholds: fetched, drawn as here
+    from core.overlays import layers_for
+
+    win.state.set_visible("loss", True)
+    win.set_setting("loss", "mode", "bce")
+    wait_settled(qtbot, win)
+    heat = win.view.layers["loss"].layers[0]
+    want = layers_for(replace(ref, training=again), "loss", {"mode": "bce"}).layers[0]
+    assert heat.name == want.name and np.allclose(heat.data, want.data) and heat.data.max() > 0
     # a threshold change keeps the training view (training ignores test-time thresholds)
     win.thresholds.widgets["box_nms_thresh"].setValue(0.3)
     qtbot.waitUntil(lambda: win.state.trace.params["box_nms_thresh"] == 0.3 and win.settled, timeout=60_000)
