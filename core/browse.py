@@ -68,6 +68,13 @@ class Analysis:
         return text + (f"; model {model}" if model else "")
 
 
+def settings(folder) -> dict:
+    """The model, weights, thresholds and annotations an analysis recorded (settings.json only:
+    cheap, unlike its results); {} if it has none. Raises LensError for an unreadable file."""
+    got = _json(Path(folder).expanduser() / SETTINGS, {})
+    return got if isinstance(got, dict) else {}
+
+
 def open_folder(folder) -> Analysis:
     """Read an analysis folder. Raises LensError (one line) for a folder that is not one."""
     p = Path(folder).expanduser()
@@ -75,10 +82,9 @@ def open_folder(folder) -> Analysis:
         rows = read_analysis(p)
     except (KeyError, TypeError, AttributeError) as err:
         raise LensError(p / RESULTS, f"not a result of rcnn-lens analyze (a line lacks {err})") from None
-    settings, summary = _json(p / SETTINGS, {}), _json(p / SUMMARY, None)
+    summary = _json(p / SUMMARY, None)
     out = [{**r, "path": find(r["image"], p)} for r in rows]
-    return Analysis(p, out, settings if isinstance(settings, dict) else {}, summary if isinstance(summary, dict)
-                    else None)
+    return Analysis(p, out, settings(p), summary if isinstance(summary, dict) else None)
 
 
 def _json(path: Path, default):

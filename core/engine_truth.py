@@ -23,10 +23,11 @@ from .engine import ENRICH, Engine, Job, handler
 from .errors import LensError
 from .parts import withhold
 
-# the loss stage's "bce" mode reads these per-anchor arrays (about 200k anchors for ResNet-50 FPN):
-# sent only when that view asks for them
-withhold(("training", "rpn", "bce"))
-withhold(("training", "rpn", "objectness"))
+# per-anchor arrays (about 200k anchors for ResNet-50 FPN: 4.5 MB more per trace and retrace) that only
+# the anchor targets, the loss and a selected object's training part read: sent when those ask; the
+# training table's counts (label, sampled, promoted) travel with the trace
+for _name in ("matched", "iou", "loss_objectness", "bce", "objectness"):
+    withhold(("training", "rpn", _name))
 
 
 def options(raw) -> dict:

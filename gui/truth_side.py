@@ -9,9 +9,10 @@ remembered (the annotations, the seed). The state and its rules live in core.tru
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog
 
@@ -40,7 +41,7 @@ def startup(images, model, weights):
         folder = images[0]
         if model is None:
             try:
-                s = browse.open_folder(folder).settings
+                s = browse.settings(folder)
             except LensError:
                 s = {}  # said when the window opens it
             if s.get("model"):
@@ -49,10 +50,17 @@ def startup(images, model, weights):
     return images, model, weights, None
 
 
+class _Bridge(QObject):
+    read = Signal(object, str, bool)  # Analysis or None, the error, switch to its model
+
+
 class TruthSide(QObject):
     def __init__(self, win, annotations=None, seed=None, analysis=None):
         """Make the docks (before the window restores its layout); ``wire`` after the menus."""
         super().__init__(win)
+        self.reading = 0  # analysis folders being read
+        self._bridge = _Bridge()
+        self._bridge.read.connect(self._analysis_read)
         self.win, self.state, self.gt = win, win.state, win.state.gt
         q = win.persist.q
         saved = q.value("annotations", "") or ""
@@ -97,6 +105,9 @@ class TruthSide(QObject):
         page.show_seed(gt.seed)
         page.seed_changed.connect(self._seed)
         page.resample.connect(gt.resample)
+        page.fetch.connect(lambda source, path: win.session.fetch(source, path))
+        s.events.part.connect(lambda path: page.waiting is not None and tuple(path) == tuple(page.waiting)
+                              and page.show_training(s.trace, gt.object))
         self.browser.chosen.connect(self.open_from_analysis)
         self.browser.open_folder.connect(self.analysis_dialog)
 
@@ -260,16 +271,31 @@ class TruthSide(QObject):
         if self.pending is None:
             return False
         folder, self.pending = self.pending, None
-        return self.open_analysis(folder, model=False)
+        self.open_analysis(folder, model=False)
+        return True
 
-    def open_analysis(self, folder: str, model: bool = True) -> bool:
+    def open_analysis(self, folder: str, model: bool = True) -> None:
         """Open an analysis folder: its images in the Analysis dock, the model, thresholds and
-        annotations it used, and the image with the most missed objects."""
-        try:
-            a = browse.open_folder(folder)
-        except LensError as err:
-            self.win.show_error(str(err))
-            return False
+        annotations it used, and the image with the most missed objects. The folder is read off
+        the GUI thread (a dataset's results can be tens of MB)."""
+        self.reading += 1
+        self.win.say(f"reading the analysis {Path(folder).name}…")
+
+        def work():
+            try:
+                self._bridge.read.emit(browse.open_folder(folder), "", model)
+            except LensError as err:
+                self._bridge.read.emit(None, str(err), model)
+            except Exception as err:  # noqa: BLE001 - one line, the app goes on
+                self._bridge.read.emit(None, f"{folder}: cannot read ({type(err).__name__}: {err})", model)
+
+        threading.Thread(target=work, daemon=True, name="analysis-reader").start()
+
+    def _analysis_read(self, a, error: str, model: bool) -> None:
+        self.reading -= 1
+        if a is None:
+            self.win.show_error(error)
+            return
         self.analysis = a
         self.browser.show_analysis(a)
         dock = self.win.docks["analysis"]
@@ -293,9 +319,8 @@ class TruthSide(QObject):
         first = next((r["path"] for r in a.rows if r["path"]), None)
         if first is None:
             self.win.show_error(f"{a.folder}: none of its {len(a.rows)} images is where the analysis found it")
-            return True
+            return
         self.open_from_analysis(first)
-        return True
 
     def open_from_analysis(self, path: str) -> None:
         if self.analysis is not None:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.parts import Missing
 from core.truth_state import object_detail
 
 NO_TRUTH = "No ground truth for this image: the training view needs its annotations (File > Open annotations…)."
@@ -29,6 +30,7 @@ SEED_MAX = 2_147_483_647  # what a spin box holds
 class TrainingPage(QWidget):
     seed_changed = Signal(int)
     resample = Signal()
+    fetch = Signal(int, tuple)  # a selected object's part needs an array the engine kept: source, path
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -71,6 +73,7 @@ class TrainingPage(QWidget):
         self.object_rows: list[tuple[str, str]] = []  # the selected object's part, flattened (tests read it)
         self._shown = (None, None)
         self._width = 0
+        self.waiting: tuple | None = None  # the path asked for (the object's part shows when it comes)
 
     def show_seed(self, seed: int) -> None:
         self._quiet = True
@@ -110,8 +113,15 @@ class TrainingPage(QWidget):
                               "No training view for this image (the message bar says why).")
             return
         nodes = [(name, value, []) for name, value in self.rows]
+        self.waiting = None
         if index is not None:
-            nodes.append(self._object(tr, index))
+            try:
+                nodes.append(self._object(tr, index))
+            except Missing as m:  # per-anchor arrays the engine sends on demand
+                self.object_rows = []
+                self.waiting = m.path
+                nodes.append((f"object {index}", "fetching its anchors from the engine…", []))
+                self.fetch.emit(m.source, m.path)
         fm, indent = self.tree.fontMetrics(), self.tree.indentation()
 
         def widest(items, depth):

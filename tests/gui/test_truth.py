@@ -95,14 +95,15 @@ def test_demo_scene_truth_training_table_resample_and_a_click_on_a_truth_box(mak
     for st in ("anchor_targets", "roi_targets"):
         win.state.set_visible(st, True)
     wait_settled(qtbot, win)
-    i = int(np.argmax([len(t1.training.for_gt(k)["anchors"]) for k in range(len(truth))]))
+    i = int(np.argmax([len(again.for_gt(k)["anchors"]) for k in range(len(truth))]))
     b = truth.boxes[i]
     _click_image(qtbot, win, float(b[0]), float((b[1] + b[3]) / 2))  # on its left edge
     qtbot.waitUntil(lambda: win.state.gt.object == i)
     assert win.state.selection is None
     assert win.state.settings["anchor_targets"]["gt"] == i and win.state.settings["roi_targets"]["gt"] == i
     wait_settled(qtbot, win)
-    part = t1.training.for_gt(i)
+    qtbot.waitUntil(lambda: win.inspector.training.waiting is None)  # its per-anchor arrays fetched
+    part = again.for_gt(i)  # (the app holds the per-anchor arrays only once a view asks for them)
     pos = win.view.layers["anchor_targets"].layers[-1]
     assert pos.name == "anchor_targets.positive" and set(pos.ids.tolist()) <= set(part["anchors"])
     shown_rois = set().union(*(set(lay.ids.tolist()) for lay in win.view.layers["roi_targets"].layers
@@ -166,6 +167,13 @@ def test_truth_panel_verdicts_filters_path_and_a_threshold(make_window, qtbot, d
     names = [lay.name for lay in path.layers]
     assert names[-1] == "diagnosis.object" and np.allclose(path.layers[-1].xyxy[0], truth.boxes[i])
     assert "diagnosis.best_anchor" in names and "diagnosis.rois" in names
+    # its training part needs per-anchor arrays the engine kept: fetched one by one, then shown
+    page = win.inspector.training
+    qtbot.waitUntil(lambda: page.waiting is None and bool(page.object_rows), timeout=30_000)
+    L = ref.training.for_gt(i)["losses"]
+    assert dict(page.object_rows)["its losses"] == (f"objectness {L['loss_objectness']:.4g}, rpn box "
+                                                    f"{L['loss_rpn_box_reg']:.4g}, classifier "
+                                                    f"{L['loss_classifier']:.4g}, box {L['loss_box_reg']:.4g}")
     sentence = dg.explain(i)
     assert sentence in win.inspector.selection.text() and sentence in panel.why.text()
     assert any(sentence in c for c in win.legend.captions())
@@ -215,6 +223,10 @@ def test_an_analysis_folder_opens_sorted_and_a_click_opens_its_image(make_window
     second = b.paths[1]
     tr2 = wait_trace(qtbot, win, second)
     assert tr2.truth is not None and {k: v for k, v in tr2.diagnosis.counts().items() if v} == rows[1]["verdicts"]
+    # a folder that is not an analysis: one line, the image stays
+    win.truth_side.open_analysis(str(tmp_path / "imgs"))
+    qtbot.waitUntil(lambda: win.messages.isVisible() and "not an analysis folder" in win.messages.text.text())
+    assert win.state.trace is tr2 or win.state.trace.meta.name == second
 
 
 def test_bad_annotations_are_one_line_and_the_app_goes_on(make_window, qtbot, tmp_path):
