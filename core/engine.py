@@ -25,6 +25,10 @@ A new request kind is one handler::
 
     @handler("diagnose", priority=4, supersedes=("diagnose",))
     def _diagnose(engine, job): ...; job.reply("diagnosis", {...})
+
+What a trace carries beyond the runner's (ground truth, its training view and verdicts:
+core.engine_truth) is one enricher: ``ENRICH.append(fn)``, ``fn(engine, job, full) -> (full, notes)``,
+run on every trace and retrace before it is sent; ``notes`` are replies sent after it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
+ENRICH: list[Callable] = []  # fn(engine, job, full trace) -> (full, [(reply kind, body)])
 
 
 def handler(name: str, priority: int = 5, supersedes=(), cancels=()):
@@ -147,6 +152,7 @@ class Engine:
         self.parts: dict[tuple, object] = {}  # (source, path) -> array
         self.recent: list[int] = []  # seqs of the last traces sent
         self._refs: dict[tuple, set] = {}  # seq -> sources its lean trace refers to
+        self.extras: dict = {}  # what enrichers and their handlers keep between requests
 
     def run(self, job: Job) -> None:
         spec = KINDS.get(job.kind)
@@ -189,6 +195,16 @@ class Engine:
         live = set().union(*self._refs.values())
         self.parts = {k: v for k, v in self.parts.items() if k[0] in live}
         job.reply("trace", {"trace": lean_trace})
+
+    def enrich_and_publish(self, job: Job, full) -> None:
+        """Run the enrichers on ``full``, publish it, then send their notes."""
+        notes = []
+        for fn in ENRICH:
+            full, more = fn(self, job, full)
+            notes += more
+        self.publish(job, full)
+        for kind, body in notes:
+            job.reply(kind, body)
 
 
 def portable(tr):
@@ -255,7 +271,7 @@ def _trace(engine: Engine, job: Job) -> None:
     job.check()
     with _cancellable(engine.model.module, job):
         full = trace(engine.model, rgb, cancel=job.cancelled, **params)
-    engine.publish(job, replace(full, meta=replace(full.meta, name=name)))
+    engine.enrich_and_publish(job, replace(full, meta=replace(full.meta, name=name)))
 
 
 @handler("retrace", priority=3, supersedes=("retrace",), cancels=("retrace",))
@@ -264,7 +280,7 @@ def _retrace(engine: Engine, job: Job) -> None:
         raise LensError("retrace", "no trace to rerun yet")
     from .runner import retrace
 
-    engine.publish(job, retrace(engine.current, cancel=job.cancelled, **dict(job.body.get("params") or {})))
+    engine.enrich_and_publish(job, retrace(engine.current, cancel=job.cancelled, **dict(job.body.get("params") or {})))
 
 
 @handler("fetch", priority=1)
@@ -345,7 +361,10 @@ def main(argv=None) -> int:
     return 0
 
 
-from . import model_requests  # noqa: E402, F401 - registers the model chooser's requests
+from . import (
+    engine_truth,  # noqa: E402, F401 - ground truth: its enricher and its "truth" request
+    model_requests,  # noqa: E402, F401 - registers the model chooser's requests
+)
 
 if __name__ == "__main__":
     # serve with the package's module, where every handler (also those of other modules) registered

@@ -95,6 +95,16 @@ class Withheld:
             raise AttributeError(name)
         raise Missing(self.path, self.source)  # .mean(), .max(), .astype(), ...
 
+    def _missing(self, *_args):
+        raise Missing(self.path, self.source)
+
+    # comparisons and arithmetic read the values too (``matched == g`` must not quietly be False)
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _missing
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _missing
+    __and__ = __rand__ = __or__ = __ror__ = __invert__ = __neg__ = __abs__ = __bool__ = _missing
+    __iter__ = __float__ = __int__ = _missing
+    __hash__ = object.__hash__
+
     def with_row(self, i: int, value) -> Withheld:
         return Withheld(self.path, self.shape, self.dtype, self.source, {**self.rows, int(i): value})
 

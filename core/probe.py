@@ -101,9 +101,21 @@ def readout(tr, settings: dict, x: float, y: float, under: Selection | None = No
         if 0 <= r < vh and 0 <= c < vw:
             logit = float(tr.rpn[i].objectness[:, r, c].max())
             parts.append(f"objectness {lvl} [{r},{c}] {1 / (1 + np.exp(-logit)):.3f}")
-    if under is not None:
+    if under is not None and under.kind == "truth":
+        parts.append(truth_line(tr, under.index))
+    elif under is not None:
         parts.append(describe(tr, under).split("; from")[0])
     return "   ".join(parts)
+
+
+def truth_line(tr, i: int) -> str:
+    """A truth object in a few words: its index, class and verdict."""
+    t = tr.truth
+    if t is None or not 0 <= i < len(t):
+        return ""
+    dg = tr.diagnosis
+    verdict = dg.objects[i].verdict if dg is not None and i < len(dg.objects) else None
+    return f"truth {i}: {t.names[i]}" + (f" ({verdict.replace('_', ' ')})" if verdict else "")
 
 
 def top_classes(probs, names, k: int = 5) -> list[tuple[str, float]]:

@@ -8,7 +8,8 @@ back (to the model loaded before it, or else to the demo model).
 The window observes it: ``state.events.<name>.connect(fn)``; the events are ``model`` (a model
 was chosen), ``loaded``, ``image``, ``trace``, ``part`` (a fetched part arrived; path), ``params``
 (key or None), ``selection``, ``visible`` (stage, on) and ``settings`` (stage). Ground truth and
-its selected object join the same way: a field, an event, a rule.
+its selected object join the same way: ``state.gt`` (core.truth_state: the annotations, the
+training view's seed, the selected truth object, with events of their own).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .overlays import REGISTRY, available
 from .overlays.selection import Selection, anchor_of, normalized, proposal_of, roi_of, valid
 from .overlays.settings import check, defaults, fit
 from .parts import fill, leaves
+from .truth_state import GroundTruth
 
 EVENTS = ("model", "loaded", "image", "trace", "part", "params", "selection", "visible", "settings")
 DEMO = ("demo", None)
@@ -70,6 +72,7 @@ class LensState:
         self.visible = {name: st.shown for name, st in REGISTRY.items()}
         self.visible.update({k: bool(v) for k, v in (visible or {}).items() if k in self.visible})
         self._parts: dict = {}  # (source, path) -> fetched array
+        self.gt = GroundTruth(self)  # ground truth: annotations, seed, the selected object
 
     # ---------------------------------------------------------------- model
     def choose_model(self, name: str, weights: str | None, trust: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""``rcnn-lens [IMAGE...] [--model NAME] [--weights SPEC]``: the desktop app.
+"""``rcnn-lens [IMAGE... | FOLDER | ANALYSIS_FOLDER] [--model NAME] [--weights SPEC] [--annotations A]``:
+the desktop app.
 
 The window shows first; torch, the model and the first trace load in the engine process."""
 
@@ -15,7 +16,9 @@ T0 = time.perf_counter()
 def parse(argv):
     ap = argparse.ArgumentParser(prog="rcnn-lens", description="R-CNN Lens: see how an image travels through a "
                                  "Faster R-CNN. Sub-commands: trace, export, models (rcnn-lens trace -h).")
-    ap.add_argument("images", nargs="*", metavar="IMAGE")
+    ap.add_argument("images", nargs="*", metavar="IMAGE",
+                    help="images, a folder of them, or the OUT folder of `rcnn-lens analyze` (its images, most "
+                         "missed objects first)")
     ap.add_argument("--model", default=None,
                     help="a preset (see `rcnn-lens models`), auto (the preset the checkpoint fits; the default with "
                          "a checkpoint) or your builder path/to/file.py:function or package.module:function (runs "
@@ -26,6 +29,10 @@ def parse(argv):
                     help="load a whole pickled model (torch.save(model)) with weights_only=False: runs code from the "
                          "file; only for files you made (for this run only, never remembered)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--annotations", default=None, metavar="FILE|FOLDER",
+                    help="ground truth: a COCO .json, VOC .xml (or folder), YOLO .txt (or folder with classes.txt); "
+                         "default: found beside each image (the demo scenes ship theirs)")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the training view's random minibatches")
     ap.add_argument("--debug", action="store_true", help="the engine prints tracebacks (your builder's errors)")
     return ap.parse_args(argv)
 
@@ -46,10 +53,13 @@ def main(argv=None) -> int:
         print("rcnn-lens: no display: set DISPLAY (or run under xvfb-run); the command-line tools "
               "`rcnn-lens trace` and `rcnn-lens export` need none", file=sys.stderr)
         return 1
-    for p in args.images:
+    for p in [*args.images, *([args.annotations] if args.annotations else [])]:
         if not os.path.exists(p):
             print(f"rcnn-lens: {p}: no such file", file=sys.stderr)
             return 1
+    if args.seed is not None and args.seed < 0:
+        print(f"rcnn-lens: --seed {args.seed}: must be >= 0", file=sys.stderr)
+        return 1
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
@@ -63,7 +73,8 @@ def main(argv=None) -> int:
         os.environ["RCNN_LENS_DEBUG"] = "1"  # the engine process inherits it
     from core.model_choice import app_model
 
-    win = MainWindow(args.images, app_model(args.model, args.weights), args.weights, args.device, trust=args.trust)
+    win = MainWindow(args.images, app_model(args.model, args.weights), args.weights, args.device, trust=args.trust,
+                     annotations=args.annotations, seed=args.seed)
     win.show()
     if os.environ.get("RCNN_LENS_REPORT_SHOWN"):
         app.processEvents()

@@ -23,6 +23,7 @@ from .layout import furnish, menus
 from .model_dialog import download, model_loaded, open_chooser
 from .persist import Persist
 from .session import Session
+from .truth_side import TruthSide, startup
 
 APP = "R-CNN Lens"
 REPORT = bool(os.environ.get("RCNN_LENS_REPORT_SHOWN"))
@@ -30,8 +31,10 @@ REPORT = bool(os.environ.get("RCNN_LENS_REPORT_SHOWN"))
 
 class MainWindow(QMainWindow):
     def __init__(self, images=(), model: str | None = None, weights: str | None = None, device: str = "cpu",
-                 settings=None, engine_factory=None, trust: bool = False):
+                 settings=None, engine_factory=None, trust: bool = False, annotations: str | None = None,
+                 seed: int | None = None):
         super().__init__()
+        images, model, weights, analysis = startup(images, model, weights)  # rcnn-lens OUT: an analysis
         self.persist = Persist(settings)
         saved_model, saved_weights = self.persist.model()
         stage_settings, visible = self.persist.stages()
@@ -48,10 +51,12 @@ class MainWindow(QMainWindow):
         self.session = Session(s, self.say, self.show_error, engine_factory, self)
         self.actions_ = Actions(self, s, self.persist, self.say, self.show_error, self.session.fetch)
         furnish(self)
+        self.truth_side = TruthSide(self, annotations, seed, analysis)  # its docks before the layout is restored
         self.builder = StageBuilder(s, self.view, self.legend, self.session.fetch, lambda m: self.say(m, 10000), self)
         menus(self)
         self.persist.restore_window(self)
         self._wire()
+        self.truth_side.wire()
         self.stages.show_state(s)
         if problem:
             QTimer.singleShot(0, lambda: self.show_error(problem))
@@ -89,6 +94,8 @@ class MainWindow(QMainWindow):
         from core.paths import DEMO_IMAGES
 
         self.session.start()
+        if self.truth_side.start():
+            return
         first = self.first_image or next((str(p) for p in folder_images(DEMO_IMAGES)), None)
         if first:
             self.files.open(first)
@@ -159,6 +166,8 @@ class MainWindow(QMainWindow):
         if s.trace is None:
             return
         sel = self._under(x, y)
+        if self.truth_side.clicked(sel):  # a truth box: its object
+            return
         s.select(sel)
         if sel is None and any(s.visible.get(k) for k in ("anchors", "objectness", "features")):
             a = s.trace.anchors[s.trace.levels.index(s.settings["anchors"]["level"] or s.trace.levels[0])]
@@ -203,7 +212,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, ev) -> None:  # noqa: N802
         files = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
-        if files:
+        if files and not self.truth_side.dropped(files):
             self.open_image(files[0])
 
     def closeEvent(self, ev) -> None:  # noqa: N802
@@ -220,6 +229,7 @@ class MainWindow(QMainWindow):
         if not self._started:
             if self.width() < 1150 and not self.persist.has_window_state():  # a small screen: one dock column
                 self.tabifyDockWidget(self.docks["thresholds"], self.docks["inspector"])
+                self.truth_side.small_screen()
                 self.docks["stages"].raise_()
             self._started = True
             QTimer.singleShot(0, self.start)

@@ -27,6 +27,7 @@ class Session(QObject):
         ev.image.connect(self._trace_image)
         ev.params.connect(lambda key: self.engine and state.trace is not None
                           and self.engine.retrace(state.effective_params()))
+        state.gt.events.options.connect(self.retruth)
 
     def start(self) -> None:
         from .worker import EngineClient
@@ -58,12 +59,19 @@ class Session(QObject):
         self.say(f"loading {choice.name}…")
         self.engine.load(choice.name, choice.weights, choice.device, trust=choice.trust)
         if self.state.image_path:
-            self.engine.trace(self.state.image_path, self.state.params)
+            self.engine.trace(self.state.image_path, self.state.params, self.state.gt.options())
 
     def _trace_image(self, path: str) -> None:
         if self.engine is not None:
-            self.engine.trace(path, self.state.params)
+            self.engine.trace(path, self.state.params, self.state.gt.options())
             self.say(f"tracing {Path(path).name}…")
+
+    def retruth(self, _key=None) -> None:
+        """Other annotations or another seed: the current trace's truth, training view and verdicts
+        again (the backbone does not rerun; a trace still on its way gets them after it)."""
+        s = self.state
+        if self.engine is not None and s.image_path:
+            self.engine.truth(s.image_path, s.gt.options())
 
     def fetch(self, source: int, path: tuple) -> None:
         if self.engine is not None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.protocol import Channel, ProtocolError
 
-GROUP = {"load": "model", "trace": "trace", "retrace": "trace"}  # requests the busy indicator waits for
+GROUP = {"load": "model", "trace": "trace", "retrace": "trace", "truth": "trace"}  # the busy indicator waits for these
 
 
 class _Bridge(QObject):
@@ -128,11 +128,20 @@ class EngineClient(QObject):
         return self._put("load", "load", {"name": name, "weights": weights, "device": device, "trust": bool(trust)},
                          "model")
 
-    def trace(self, path: str, params: dict) -> int:
-        """Trace the image file at ``path`` (the engine decodes it)."""
+    def trace(self, path: str, params: dict, truth: dict | None = None) -> int:
+        """Trace the image file at ``path`` (the engine decodes it); ``truth``: where its ground
+        truth comes from and the training view's seed (core.engine_truth)."""
         with self._cond:
-            self._slots.pop("retrace", None)
-        return self._put("trace", "trace", {"image": str(path), "name": str(path), "params": dict(params)}, "trace")
+            for k in ("retrace", "truth"):
+                self._slots.pop(k, None)
+        body = {"image": str(path), "name": str(path), "params": dict(params)}
+        if truth is not None:
+            body["truth"] = dict(truth)
+        return self._put("trace", "trace", body, "trace")
+
+    def truth(self, path: str, options: dict) -> int:
+        """The current trace of ``path`` with other annotations or another seed (no backbone)."""
+        return self._put("truth", "truth", {"image": str(path), **dict(options)}, "trace")
 
     def retrace(self, params: dict) -> int:
         return self._put("retrace", "retrace", {"params": dict(params)}, "trace")

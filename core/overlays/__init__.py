@@ -50,7 +50,7 @@ register(Stage("keypoints", "Keypoints (Keypoint R-CNN)", keypoints,
                available=lambda tr: tr.keypoints is not None, group="heads"))
 # with ground truth; level None = all levels, gt None = every object
 register(Stage("truth", "Ground truth", truth, {"labels": True, "opacity": 1.0},
-               available=lambda tr: tr.truth is not None, group="training", say_absent=True))
+               available=lambda tr: tr.truth is not None, group="training", say_absent=True, shown=True))
 register(Stage("anchor_targets", "Anchor targets", anchor_targets,
                {"level": None, "gt": None, "show": "sampled", "lines": True, "predicted": False, "opacity": 1.0},
                available=lambda tr: tr.training is not None, group="training", say_absent=True,

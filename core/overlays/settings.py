@@ -113,6 +113,9 @@ def fit(settings: dict[str, dict], trace) -> dict[str, dict]:
     if "keypoints" in s and s["keypoints"]["heatmap"] is not None and (kp is None or
                                                                      s["keypoints"]["heatmap"] >= len(kp.names)):
         s["keypoints"]["heatmap"] = None
+    for stage in ("anchor_targets", "loss"):  # None: every level (the level that pays most)
+        if stage in s and s[stage].get("level") not in (None, "", *b["anchor_levels"]):
+            s[stage]["level"] = None
     n_det = len(trace.detections.keep)
     n_gt = len(trace.truth) if getattr(trace, "truth", None) is not None else 0
     for values in s.values():  # a detection or truth object that this trace does not have: all of them

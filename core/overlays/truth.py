@@ -26,7 +26,8 @@ def layers(tr, s: dict) -> StageLayers:
             tag = [] if known[i] else ["not a model class"]
             tag += ["difficult"] * bool(t.difficult[i]) + ["crowd"] * bool(t.crowd[i])
             labels.append(f"{t.names[i]}" + (f" ({', '.join(tag)})" if tag else ""))
-    box = Boxes("truth.boxes", t.boxes, cols, width=2.0, dashed=~known, labels=labels, ids=np.arange(len(t)))
+    box = Boxes("truth.boxes", t.boxes, cols, width=2.0, dashed=~known, labels=labels, ids=np.arange(len(t)),
+                select="truth")  # a click selects the object (core.truth_state)
     missing = int((~known).sum())
     fmt = f" ({t.format.upper()})" if t.format else ""
     src = Path(t.source).name if t.source else "memory"

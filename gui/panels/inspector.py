@@ -1,18 +1,23 @@
 """The inspector: the pipeline as the seed notebook prints it (stage, tensor shape, count, ms;
-core.summary), the selected box's story (core.overlays.selection) and its class probabilities as
-bars: the few most likely classes and the rest summed, in the current model's class names."""
+core.summary) and, beside it, the training page (gui.panels.training: the seed, the training
+table, the selected truth object's anchors, RoIs and losses); the selected box's story
+(core.overlays.selection) or the selected truth object's verdict in one sentence; and class
+probabilities as bars (of the selected box, or of the RoI that covers the selected object best):
+the few most likely classes and the rest summed, in the current model's class names."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QLabel, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from core.model_choice import check_text
 from core.overlays.selection import describe, roi_of
 from core.probe import top_classes
 from core.trace_summary import pipeline_rows
+
+from .training import TrainingPage
 
 SHORT = {"proposals before NMS": "proposals (pre-NMS)", "proposals after NMS": "proposals",
          "detections before NMS": "boxes (pre-NMS)", "detections after NMS": "detections",
@@ -45,7 +50,12 @@ class Inspector(QWidget):
         for c in (1, 2):
             head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        lay.addWidget(self.table, 3)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("inspector_tabs")
+        self.tabs.addTab(self.table, "pipeline")
+        self.training = TrainingPage()
+        self.tabs.addTab(self.training, "training")
+        lay.addWidget(self.tabs, 3)
         self.selection = QLabel(HINT)
         self.selection.setObjectName("selection")
         self.selection.setWordWrap(True)
@@ -62,6 +72,7 @@ class Inspector(QWidget):
         self.chart.addItem(self.bars)
         self.names: list[str] = []  # the class chart's bar names, top to bottom
         lay.addWidget(self.chart, 2)
+        self.tabs.currentChanged.connect(lambda i: self.chart.setVisible(self.tabs.widget(i) is self.table))
 
     def set_model(self, summary: str) -> None:
         self._summary, self._check = summary, ""
@@ -97,6 +108,14 @@ class Inspector(QWidget):
             self._bars([])
             return
         self._bars(top_classes(tr.box_head.probs[roi], tr.class_names, 5))
+
+    def show_object(self, tr, index: int, sentence: str) -> None:
+        """A selected truth object: its verdict in one sentence, the class probabilities of the RoI
+        that covers it best (where one does)."""
+        self.selection.setText(sentence)
+        o = tr.diagnosis.objects[index] if tr is not None and tr.diagnosis is not None else None
+        roi = o.roi if o is not None and o.roi >= 0 else (o.rois[0] if o is not None and o.rois else None)
+        self._bars(top_classes(tr.box_head.probs[roi], tr.class_names, 5) if roi is not None else [])
 
     def _bars(self, rows: list[tuple[str, float]]) -> None:
         self.names = [n for n, _ in rows]

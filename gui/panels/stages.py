@@ -26,9 +26,10 @@ from core.overlays import REGISTRY
 from core.overlays.settings import REDUCTIONS, bounds
 
 from .heads import HeadControls
+from .training_rows import TrainingRows
 
 
-class StagePanel(HeadControls, QWidget):
+class StagePanel(HeadControls, TrainingRows, QWidget):
     visibility_changed = Signal(str, bool)
     setting_changed = Signal(str, str, object)  # stage, key, value
 
@@ -260,6 +261,7 @@ class StagePanel(HeadControls, QWidget):
         if roi is not None:
             roi.setMaximum(max(b["rois"] - 1, -1))
         self._bounds_heads(state)
+        self._bounds_training(state)
 
     @staticmethod
     def _show(w, v) -> None:

@@ -356,3 +356,15 @@ def test_a_lean_trace_names_the_part_a_stage_needs(alex):
                                   layers_for(alex, "features").layers[0].data)
     np.testing.assert_array_equal(layers_for(full, "rois", {"roi": 2}).layers[-4].data,
                                   layers_for(alex, "rois", {"roi": 2}).layers[-4].data)
+
+
+def test_a_withheld_array_never_answers_a_comparison_or_sum_quietly():
+    from core.parts import Missing, Withheld
+
+    w = Withheld(("training", "rpn", "matched"), (10,), "int64", 3)
+    for read in (lambda: w == 2, lambda: w != 2, lambda: w > 0, lambda: w + 1, lambda: 1 - w, lambda: ~w,
+                 lambda: bool(w), lambda: list(w), lambda: w.sum()):
+        with pytest.raises(Missing) as m:
+            read()
+        assert (m.value.source, m.value.path) == (3, ("training", "rpn", "matched"))
+    assert len({w}) == 1  # still hashable (a cache key)

@@ -83,8 +83,11 @@ def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
     wait_trace(qtbot, win, scenes[0])
     assert win.width() <= 1024 and win.height() <= 700
     assert win.view.width() >= 420 and win.view.height() >= 350
+    assert not win.docks["analysis"].isVisibleTo(win)  # until an analysis folder opens
     for dock in win.docks.values():
         assert dock.toggleViewAction() in win.view_menu.actions()
+        if not dock.isVisibleTo(win):
+            dock.toggleViewAction().trigger()
         dock.toggleViewAction().trigger()
         assert not dock.isVisible()
         dock.toggleViewAction().trigger()

@@ -29,7 +29,7 @@ def test_keys_toggle_each_stage_where_it_draws(make_window, scenes, qtbot):
     win = make_window([scenes[0]])
     tr = wait_trace(qtbot, win, scenes[0])
     assert win.windowTitle() == "R-CNN Lens - scene_1.png"
-    assert {s: v for s, v in win.state.visible.items() if v} == {"detections": True}
+    assert {s: v for s, v in win.state.visible.items() if v} == {"detections": True, "truth": True}
     assert [s for s in win.state.available_stages()] == list(STAGES)  # no mask, keypoint or truth rows here
     assert [s for s, row in win.stages.rows.items() if not row.isHidden()] == list(STAGES)
     assert len(tr.detections.keep) > 0

@@ -1,0 +1,103 @@
+"""The analysis browser: an analysis folder (``rcnn-lens analyze -o OUT``) as a list of its images,
+the most missed objects first, with their verdict counts; a click (arrow keys, Enter) opens the image with
+its truth and verdicts. The rows come from core.browse (Qt-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from core.verdicts import VERDICT_COLOURS
+
+COLUMNS = ("image", "missed", "objects", "lost at")
+EMPTY = "No analysis open. Run `rcnn-lens analyze IMAGES -o OUT`, then File > Open analysis folder… (or `rcnn-lens OUT`)."
+
+
+class AnalysisPanel(QWidget):
+    chosen = Signal(str)  # an image path to open
+    open_folder = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.head = QLabel(EMPTY)
+        self.head.setObjectName("analysis_head")
+        self.head.setWordWrap(True)
+        self.head.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.head)
+        self.button = QPushButton("Open analysis folder…")
+        self.button.setObjectName("analysis_open")
+        self.button.clicked.connect(self.open_folder.emit)
+        lay.addWidget(self.button)
+        self.table = QTreeWidget()
+        self.table.setObjectName("analysis_table")
+        self.table.setRootIsDecorated(False)
+        self.table.setUniformRowHeights(True)
+        self.table.setHeaderLabels(list(COLUMNS))
+        head = self.table.header()
+        head.setStretchLastSection(True)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        for c in (1, 2):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(0, 130)
+        self.table.currentItemChanged.connect(lambda item, _prev: item is not None and self._activated(item))
+        self.table.itemActivated.connect(self._activated)  # Enter, or a click on the current row
+        lay.addWidget(self.table, 1)
+        self.analysis = None
+        self.paths: list[str | None] = []  # per row, top to bottom (tests read it)
+
+    def show_analysis(self, analysis) -> None:
+        self.analysis = analysis
+        self.table.clear()
+        self.paths = []
+        if analysis is None:
+            self.head.setText(EMPTY)
+            return
+        self.head.setText(f"{analysis.folder.name}: {analysis.headline()}")
+        self.head.setToolTip(str(analysis.folder))
+        for r in analysis.rows:
+            lost = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(r["verdicts"].items(), key=lambda kv: -kv[1])
+                             if k != "detected")
+            it = QTreeWidgetItem([Path(r["image"]).name, str(r["missed"]), str(r["objects"]), lost])
+            it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
+            for c in (1, 2):
+                it.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if r["missed"]:
+                worst = max((k for k in r["verdicts"] if k != "detected"), key=lambda k: r["verdicts"][k])
+                it.setForeground(1, QBrush(QColor(*_readable(VERDICT_COLOURS[worst]))))
+                f = it.font(1)
+                f.setBold(True)
+                it.setFont(1, f)
+            if r["path"] is None:
+                it.setForeground(0, QBrush(QColor(150, 150, 150)))
+            self.table.addTopLevelItem(it)
+            self.paths.append(r["path"])
+
+    def mark(self, path: str | None) -> None:
+        """Highlight the row of the image shown (if it is one of the analysis)."""
+        for i, p in enumerate(self.paths):
+            if p is not None and path is not None and Path(p).resolve() == Path(path).resolve():
+                was = self.table.blockSignals(True)
+                self.table.setCurrentItem(self.table.topLevelItem(i))
+                self.table.blockSignals(was)
+                return
+        was = self.table.blockSignals(True)
+        self.table.setCurrentItem(None)  # a click on any row opens it again
+        self.table.clearSelection()
+        self.table.blockSignals(was)
+
+    def _activated(self, item, _column=0) -> None:
+        i = self.table.indexOfTopLevelItem(item)
+        if 0 <= i < len(self.paths):
+            self.chosen.emit(self.paths[i] or self.analysis.rows[i]["image"])
+
+
+def _readable(rgb) -> tuple[int, int, int]:
+    """A verdict colour light enough to read on the list's (usually light or dark) background."""
+    r, g, b = rgb
+    lum = 0.299 * r + 0.587 * g + 0.114 * b
+    return (min(r + 60, 255), min(g + 40, 255), min(b + 40, 255)) if lum < 90 else (r, g, b)
