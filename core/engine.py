@@ -361,10 +361,9 @@ def main(argv=None) -> int:
     return 0
 
 
-from . import (
-    engine_truth,  # noqa: E402, F401 - ground truth: its enricher and its "truth" request
-    model_requests,  # noqa: E402, F401 - registers the model chooser's requests
-)
+# the handlers other modules register: ground truth (its enricher and its "truth" request) and the
+# model chooser's requests
+from . import engine_truth, model_requests  # noqa: E402, F401
 
 if __name__ == "__main__":
     # serve with the package's module, where every handler (also those of other modules) registered
