@@ -65,7 +65,7 @@ def pipeline_rows(tr) -> list[tuple]:
     s = trace_summary(tr, tr.meta.name)
     t = tr.timings_ms
     (h, w), (rh, rw) = s["image_size"], s["transform"]["resized_size"]
-    rows = [("input", _fmt([3, *s["transform"]["batch_size"]]), f"{w}x{h} -> {rw}x{rh}", t.get("transform", 0.0))]
+    rows = [("input", _fmt([3, *s["transform"]["batch_size"]]), f"{w}x{h} -> {rw}x{rh} (W x H)", t.get("transform", 0.0))]
     first = True
     for name, shape in s["features"].items():
         rows.append((f"backbone {name}", _fmt(shape), "", t.get("backbone", 0.0) if first else None))
@@ -76,7 +76,7 @@ def pipeline_rows(tr) -> list[tuple]:
         rows.append((f"rpn deltas {r.name}", _fmt(r.deltas.shape), "", None))
         first = False
     for a in tr.anchors:
-        rows.append((f"anchors {a.name}", _fmt([a.count, 4]), f"{a.grid[1]}x{a.grid[0]} x {a.per_cell}", None))
+        rows.append((f"anchors {a.name}", _fmt([a.count, 4]), f"{a.grid[1]}x{a.grid[0]} (W x H) x {a.per_cell}", None))
     rows.append(("anchors total", "", str(s["anchors"]["total"]), t.get("anchors", 0.0)))
     rows.append(("proposals before NMS", _fmt([s["rpn"]["pre_nms"], 4]), str(s["rpn"]["pre_nms"]),
                  t.get("rpn_decode", 0.0)))

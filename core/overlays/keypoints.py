@@ -35,7 +35,7 @@ def layers(tr, s: dict) -> StageLayers:
         lo, hi = value_range(hm)
         out.append(Heatmap("keypoints.heatmap", hm, tuple(float(v) for v in kp.rois_image[j0]), s["colormap"],
                            0.6 * max(op, 0.5), lo, hi,
-                           label=f"{kp.names[n]} heatmap of detection {j0} ({hm.shape[0]}x{hm.shape[1]} logits)"))
+                           label=f"{kp.names[n]} heatmap of detection {j0} ({hm.shape[1]}x{hm.shape[0]} logits, W x H)"))
     if s["skeleton"] and kp.skeleton:
         segs, cols = [], []
         for j in dets:
@@ -52,6 +52,6 @@ def layers(tr, s: dict) -> StageLayers:
         out.append(Text("keypoints.names", [(float(xy[j0, n, 0]) + 3, float(xy[j0, n, 1]) + 3, kp.names[n])
                                             for n in range(len(kp.names)) if shown[j0, n]]))
     ph, pw = kp.output_size
-    caption = (f"keypoints: {len(kp.names)} per detection, {len(dets)} detection(s) shown; RoIAlign {ph}x{pw} -> "
-               f"heatmaps {kp.heatmaps.shape[2]}x{kp.heatmaps.shape[3]}")
+    caption = (f"keypoints: {len(kp.names)} per detection, {len(dets)} detection(s) shown; RoIAlign {pw}x{ph} (W x H) -> "
+               f"heatmaps {kp.heatmaps.shape[3]}x{kp.heatmaps.shape[2]} (W x H)")
     return StageLayers("keypoints", out, caption, {"keypoints": kp.keypoints_image, "keypoints_scores": kp.scores})

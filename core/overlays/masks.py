@@ -47,11 +47,11 @@ def layers(tr, s: dict) -> StageLayers:
     if s["probability"]:
         out.append(Heatmap("masks.probability", np.ascontiguousarray(m.probs[j], np.float32),
                            tuple(float(v) for v in m.rois_image[j]), s["colormap"], max(op, 0.6), 0.0, 1.0,
-                           label=f"mask probability of detection {j} ({m.probs.shape[1]}x{m.probs.shape[2]})"))
+                           label=f"mask probability of detection {j} ({m.probs.shape[2]}x{m.probs.shape[1]}, W x H)"))
     out.append(Boxes("masks.selected", m.rois_image[j:j + 1], np.array([[*colours[j], 255]], np.uint8), width=2.0,
                      labels=[f"{tr.class_name(int(m.labels[j]))}: mask {int(m.area[j])} px"], ids=np.array([j])))
     ph, pw = m.output_size
-    caption = (f"masks: {k} pasted in original pixels (> {thr:g}); RoIAlign {ph}x{pw} -> logits "
-               f"{m.logits.shape[1]}x{m.logits.shape[2]}x{m.logits.shape[3]}; detection {j}: {int(m.area[j])} px")
+    caption = (f"masks: {k} pasted in original pixels (> {thr:g}); RoIAlign {pw}x{ph} (W x H) -> "
+               f"logits [{', '.join(str(v) for v in m.logits.shape[1:])}]; detection {j}: {int(m.area[j])} px")
     return StageLayers("masks", out, caption, {"masks_area": m.area, "masks_probs": m.probs[j],
                                                "masks_boxes": m.pasted_boxes})

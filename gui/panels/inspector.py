@@ -92,8 +92,9 @@ class Inspector(QWidget):
         for stage, shape, count, ms in pipeline_rows(tr):
             stage = SHORT.get(stage, stage)
             name = f"{stage}: {count.replace(' -> ', '→')}" if count else stage
-            it = QTreeWidgetItem([name, shape.replace(" x ", "×"), "" if ms is None else f"{ms:.0f}"])
-            it.setToolTip(0, f"{name}; tensor [{shape.replace(' x ', ', ')}]" if shape else name)
+            shape = f"[{shape.replace(' x ', ', ')}]" if shape else ""  # a tensor's shape as torch prints it
+            it = QTreeWidgetItem([name, shape, "" if ms is None else f"{ms:.0f}"])
+            it.setToolTip(0, f"{name}; tensor {shape}" if shape else name)
             items.append(it)
         self.table.addTopLevelItems(items)
 

@@ -368,3 +368,16 @@ def test_a_withheld_array_never_answers_a_comparison_or_sum_quietly():
             read()
         assert (m.value.source, m.value.path) == (3, ("training", "rpn", "matched"))
     assert len({w}) == 1  # still hashable (a cache key)
+
+
+def test_sizes_read_width_first_and_say_so(alex):
+    """Image sizes read W x H everywhere (and say it); tensors as their shapes [C, H, W]."""
+    from core.trace_summary import pipeline_rows
+
+    rows = {r[0]: r for r in pipeline_rows(alex)}
+    assert rows["input"][2] == "250x150 -> 500x300 (W x H)" and rows["input"][1] == "3 x 320 x 512"
+    a = alex.anchors[0]
+    assert rows[f"anchors {a.name}"][2] == f"15x9 (W x H) x {a.per_cell}" and a.grid == (9, 15)
+    for stage in ("input", "features", "anchors", "objectness", "rois"):
+        cap = layers_for(alex, stage).caption
+        assert "(W x H)" in cap, cap
