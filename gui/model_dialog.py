@@ -196,7 +196,22 @@ class ModelDialog(QDialog):
         self._show_suggestion()
         req = self._request_or_none()
         self.ok.setText("Download and load" if req is not None and req.download else "Load")
-        self.adjustSize()
+        self._fit()
+
+    def _fit(self) -> None:
+        """The height the wrapped notes need at the dialog's width (adjustSize measures a word-wrapped
+        label at its one-line width and cuts its second line)."""
+        for row in self.findChildren(QWidget):  # rows (a note beside a button) cache the notes' old heights
+            if row.layout() is not None and row is not self:
+                row.layout().invalidate()
+                row.updateGeometry()
+        self.form.invalidate()
+        self.form.activate()
+        w = max(self.width(), self.minimumWidth())
+        h = self.form.totalHeightForWidth(w) if self.form.hasHeightForWidth() else self.form.totalSizeHint().height()
+        h = max(h, self.form.totalMinimumSize().height())
+        self.setMinimumHeight(h)
+        self.resize(w, h)
 
     def _request_or_none(self):
         try:
@@ -287,6 +302,7 @@ class ModelDialog(QDialog):
             req = self.request()
         except LensError as err:
             self.problem.setText(mc.for_app(str(err)))
+            self._fit()
             return
         TYPED.update(builder=self.builder.text().strip(), checkpoint=self.checkpoint.text().strip())
         self.chosen.emit(req)

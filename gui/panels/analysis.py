@@ -64,6 +64,7 @@ class AnalysisPanel(QWidget):
                              if k != "detected")
             it = QTreeWidgetItem([Path(r["image"]).name, str(r["missed"]), str(r["objects"]), lost])
             it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
+            it.setToolTip(3, lost or "every object detected")  # the column is cut in a narrow dock
             for c in (1, 2):
                 it.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if r["missed"]:

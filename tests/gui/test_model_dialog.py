@@ -137,6 +137,30 @@ def test_the_checkpoint_of_another_preset_gets_it_suggested(qtbot):
     assert _chosen(qtbot, dlg) == mc.Request("demo", str(DEMO_WEIGHTS))
 
 
+def test_wrapped_notes_are_never_cut_as_they_grow(qtbot, tmp_path):
+    """Each note the dialog shows gets the height its wrapped lines need, also after a long error arrives."""
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from gui.model_dialog import ModelDialog
+
+    bad = tmp_path / "bad.pt"
+    bad.write_text("hello")
+    eng = FakeEngine()
+    dlg = ModelDialog(ModelChoice("demo", str(bad)), eng)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    eng.replied.emit("models", eng.seq("models"), _rows(coco_cached=False))
+    eng.replied.emit("suggested", eng.seq("suggest"), {
+        "path": str(bad), "trust": False, "fits": [], "what": None,
+        "error": f"{bad}: not a PyTorch checkpoint (neither torch's zip format nor its legacy pickle format); "
+                 "save it with torch.save(model.state_dict(), path)"})
+    QApplication.processEvents()
+    notes = [w for w in dlg.findChildren(QLabel) if w.isVisible() and w.wordWrap() and w.text()]
+    assert dlg.suggestion in notes and dlg.about in notes
+    for w in notes:
+        assert w.height() >= w.heightForWidth(w.width()), (w.objectName(), w.text())
+
+
 def _whole_pickle(path):
     """A whole pickled model (torch.save(model)), made in a process of its own (no torch here)."""
     subprocess.run([sys.executable, "-c", "import sys, torch; sys.path.insert(0, 'tests/core'); from tiny_models "
