@@ -127,7 +127,8 @@ def _pool_meta(pool, features, rois, image_sizes) -> dict:
     levels, names = pool_levels(pool, features, rois, image_sizes)
     size = pool.output_size
     size = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
-    return {"roi_level": levels, "pooled_levels": names, "output_size": size, "sampling_ratio": int(pool.sampling_ratio)}
+    return {"roi_level": levels, "pooled_levels": names, "output_size": size, "sampling_ratio": int(pool.sampling_ratio),
+            "scales": tuple(float(v) for v in (getattr(pool, "scales", None) or ()))}  # set by the pool's call
 
 
 def stages(module, features, image_sizes, rois: torch.Tensor, rois_image: np.ndarray, labels: torch.Tensor,

@@ -218,6 +218,7 @@ class MaskHead:
     pasted_offsets: np.ndarray  # [K + 1] int64 start of crop j in ``pasted``
     area: np.ndarray  # [K] int64 original pixels where the pasted mask > 0.5
     image_size: tuple[int, int]  # H, W of the original image
+    scales: tuple = ()  # per pooled level, the spatial_scale the mask RoIAlign used (MultiScaleRoIAlign's)
 
     def __len__(self) -> int:
         return int(self.rois.shape[0])
@@ -255,6 +256,7 @@ class KeypointHead:
     scores: np.ndarray  # [K, N] heatmap logit at each keypoint (torchvision's keypoints_scores)
     names: tuple[str, ...]  # N keypoint names
     skeleton: tuple[tuple[int, int], ...] = ()  # pairs of keypoint indices to connect (COCO person)
+    scales: tuple = ()  # per pooled level, the spatial_scale the keypoint RoIAlign used
 
     def __len__(self) -> int:
         return int(self.rois.shape[0])

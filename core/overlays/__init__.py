@@ -42,11 +42,12 @@ register(Stage("rois", "RoIs (RoIAlign)", rois,
 register(Stage("detections", "Detections", detections, {"suppressed": False, "opacity": 1.0}, key=7, shown=True))
 # the extra heads of Mask / Keypoint R-CNN: only for models that have them
 register(Stage("masks", "Masks (Mask R-CNN)", masks,
-               {"threshold": 0.5, "detection": None, "probability": False, "colormap": "viridis", "opacity": 0.5},
+               {"threshold": 0.5, "detection": None, "probability": False, "roialign": False, "colormap": "viridis",
+                "opacity": 0.5},
                available=lambda tr: tr.masks is not None, group="heads"))
 register(Stage("keypoints", "Keypoints (Keypoint R-CNN)", keypoints,
                {"detection": None, "min_score": None, "skeleton": True, "heatmap": None, "names": False,
-                "colormap": "inferno", "opacity": 1.0},
+                "roialign": False, "colormap": "inferno", "opacity": 1.0},
                available=lambda tr: tr.keypoints is not None, group="heads"))
 # with ground truth; level None = all levels, gt None = every object
 register(Stage("truth", "Ground truth", truth, {"labels": True, "opacity": 1.0},

@@ -10,6 +10,7 @@ from ..colormaps import CLASS_COLOURS
 from ..errors import LensError
 from ._common import value_range
 from .layers import Heatmap, Lines, Points, StageLayers, Text
+from .rois import grid, grid_layers, roialign_text
 
 
 def layers(tr, s: dict) -> StageLayers:
@@ -54,4 +55,8 @@ def layers(tr, s: dict) -> StageLayers:
     ph, pw = kp.output_size
     caption = (f"keypoints: {len(kp.names)} per detection, {len(dets)} detection(s) shown; RoIAlign {pw}x{ph} (W x H) -> "
                f"heatmaps {kp.heatmaps.shape[3]}x{kp.heatmaps.shape[2]} (W x H)")
+    if s.get("roialign"):
+        g = grid(tr, kp, j0)
+        out += grid_layers("keypoints.roialign", g, op)
+        caption += f"; {roialign_text(g, j0, pw, ph)}"
     return StageLayers("keypoints", out, caption, {"keypoints": kp.keypoints_image, "keypoints_scores": kp.scores})

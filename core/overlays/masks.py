@@ -9,6 +9,7 @@ import numpy as np
 from ..colormaps import class_colour
 from ..errors import LensError
 from .layers import Boxes, Heatmap, Raster, StageLayers
+from .rois import grid, grid_layers, roialign_text
 
 
 def composite(m, order, threshold: float, colours) -> tuple[np.ndarray, tuple]:
@@ -53,5 +54,9 @@ def layers(tr, s: dict) -> StageLayers:
     ph, pw = m.output_size
     caption = (f"masks: {k} pasted in original pixels (> {thr:g}); RoIAlign {pw}x{ph} (W x H) -> "
                f"logits [{', '.join(str(v) for v in m.logits.shape[1:])}]; detection {j}: {int(m.area[j])} px")
+    if s.get("roialign"):
+        g = grid(tr, m, j)
+        out += grid_layers("masks.roialign", g, op)
+        caption += f"; {roialign_text(g, j, pw, ph)}"
     return StageLayers("masks", out, caption, {"masks_area": m.area, "masks_probs": m.probs[j],
                                                "masks_boxes": m.pasted_boxes})

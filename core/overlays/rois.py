@@ -9,6 +9,7 @@ against the first image's), not at the anchor generator's stride. Where the two 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +38,43 @@ def sampling(roi_model: np.ndarray, scale: float, out_hw: tuple[int, int], ratio
     return (bins / scale).astype(np.float32), (pts / scale).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Grid:
+    bins: np.ndarray  # [h*w, 4] original pixels
+    points: np.ndarray  # [n, 2] original pixels
+    scale: float  # the spatial_scale roi_align used
+    level: str  # the feature level it pooled from
+    stride: tuple | None  # that level's stride (None if the trace lacks it)
+
+
+def grid(tr, head, i: int) -> Grid:
+    """Where RoIAlign sampled for row ``i`` of a pooling head (the box head's RoIs, or the mask /
+    keypoint head's detection boxes): its bins and points in original pixels, at the pool's scale."""
+    lvl = int(head.roi_level[i])
+    level_name = head.pooled_levels[lvl] if lvl < len(head.pooled_levels) else head.pooled_levels[0]
+    stride = tr.features[level_name].stride if level_name in tr.features else None
+    if lvl < len(head.scales):
+        scale = float(head.scales[lvl])
+    else:  # a pooler without MultiScaleRoIAlign's scales: its grid is the feature map's
+        scale = 1.0 / float(stride[1]) if stride else 1.0
+    bins, pts = sampling(head.rois[i], scale, head.output_size, head.sampling_ratio)
+    pts_img = (pts / np.array([tr.meta.scale[1], tr.meta.scale[0]], np.float32)).astype(np.float32)
+    return Grid(tr.meta.to_image(bins), pts_img, scale, level_name, stride)
+
+
+def grid_layers(prefix: str, g: Grid, op: float) -> list:
+    """The bins (white) and sampling points (red) of one RoIAlign, as layers named ``prefix.*``."""
+    cols = np.tile(np.array([[255, 255, 255, int(150 * op)]], np.uint8), (len(g.bins), 1))
+    return [Boxes(f"{prefix}.bins", g.bins, cols, width=1.0),
+            Points(f"{prefix}.samples", g.points, (255, 60, 60, int(255 * op)), size=2.0)]
+
+
+def roialign_text(g: Grid, j: int, pw: int, ph: int) -> str:
+    """One clause for a head's RoIAlign of detection ``j``: where and how it sampled."""
+    return (f"detection {j}'s RoIAlign: {pw}x{ph} bins (W x H), {len(g.points)} sampling points from level "
+            f"{g.level} at scale 1/{1 / g.scale:g}")
+
+
 def default_roi(tr) -> int:
     d = tr.detections
     if len(d.keep):
@@ -57,17 +95,8 @@ def layers(tr, s: dict) -> StageLayers:
     roi = default_roi(tr) if s["roi"] is None else int(s["roi"])
     if not 0 <= roi < k:
         raise LensError(f"roi {roi}", f"out of range; {k} RoIs were pooled")
-    lvl = int(h.roi_level[roi])
-    level_name = h.pooled_levels[lvl] if lvl < len(h.pooled_levels) else h.pooled_levels[0]
-    stride = tr.features[level_name].stride if level_name in tr.features else None
-    if lvl < len(h.scales):
-        scale = float(h.scales[lvl])
-    else:  # a pooler without MultiScaleRoIAlign's scales: its grid is the feature map's
-        scale = 1.0 / float(stride[1]) if stride else 1.0
-    bins, pts = sampling(h.rois[roi], scale, h.output_size, h.sampling_ratio)
-    to_img = tr.meta.to_image
-    bins_img = to_img(bins)
-    pts_img = (pts / np.array([tr.meta.scale[1], tr.meta.scale[0]], np.float32)).astype(np.float32)
+    g = grid(tr, h, roi)
+    bins_img, pts_img, scale, level_name, stride = g.bins, g.points, g.scale, g.level, g.stride
     pooled = np.ascontiguousarray(h.pooled[roi].mean(0), np.float32)
     lo, hi = value_range(pooled)
     # the bins cover the RoI, or one feature cell where the RoI is smaller (roi_align's minimum)
@@ -75,9 +104,7 @@ def layers(tr, s: dict) -> StageLayers:
     x1, y1 = float(bins_img[:, 2].max()), float(bins_img[:, 3].max())
     out.append(Heatmap("rois.pooled", pooled, (x0, y0, x1, y1), s["colormap"], op, lo, hi,
                        label=f"RoI {roi} pooled mean"))
-    grid_cols = np.tile(np.array([[255, 255, 255, int(150 * op)]], np.uint8), (len(bins_img), 1))
-    out.append(Boxes("rois.bins", bins_img, grid_cols, width=1.0))
-    out.append(Points("rois.samples", pts_img, (255, 60, 60, int(255 * op)), size=2.0))
+    out += grid_layers("rois", g, op)
     out.append(Boxes("rois.selected", h.rois_image[roi:roi + 1], np.array([[255, 255, 0, int(255 * op)]], np.uint8),
                      width=2.0, labels=[f"RoI {roi} ({level_name})"], ids=np.array([roi])))
     ph, pw = h.output_size

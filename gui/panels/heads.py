@@ -15,6 +15,9 @@ class HeadControls:
                                                        "shown (0: the highest score)")
         self._fraction(form, stage, "threshold", "mask >")
         self._check(form, stage, "probability", "its 28x28 probabilities")
+        self._check(form, stage, "roialign", "its RoIAlign samples")
+        self.controls[(stage, "roialign")].setToolTip("where the mask RoIAlign sampled for this detection: its 14x14 "
+                                                      "bins and sampling points, at the pool's own scale")
         self._combo(form, stage, "colormap", "colormap", self._cmaps())
         self._opacity(form, stage)
 
@@ -36,6 +39,9 @@ class HeadControls:
         self.controls[(stage, "min_score")] = s
         self._check(form, stage, "skeleton", "skeleton")
         self._check(form, stage, "names", "names")
+        self._check(form, stage, "roialign", "RoIAlign samples")
+        self.controls[(stage, "roialign")].setToolTip("where the keypoint RoIAlign sampled for the detection shown "
+                                                      "(detection 0 when all are): its bins and sampling points")
         self._combo(form, stage, "colormap", "colormap", self._cmaps())
         self._opacity(form, stage)
 

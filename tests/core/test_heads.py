@@ -182,3 +182,51 @@ def test_raster_renders_where_it_says():
     assert tuple(out[10, 10]) == (200, 10, 10)
     half = render(canvas, [StageLayers("x", [Raster("r", rgba, (5.0, 7.0, 25.0, 17.0), 0.5)])])
     assert tuple(half[10, 10]) == (100, 5, 5)
+
+
+def _points_average_to_roi_align(tr, head, pool, i, pts, bins):
+    """The drawn sampling points of head row ``i``, bin by bin, average to what torchvision's roi_align
+    reads from a feature map whose channels are its own x and y (bilinear of a linear field is exact),
+    at the pool's own scale. False for a border box (roi_align clamps there)."""
+    from torchvision.ops import roi_align
+
+    lvl = int(head.roi_level[i])
+    _, fh, fw = tr.features[head.pooled_levels[lvl]].data.shape
+    scale = float(pool.scales[lvl])  # torchvision's, not the trace's
+    x1, y1, x2, y2 = (head.rois[i] * scale).tolist()
+    if not (0 <= x1 and 0 <= y1 and max(x2, x1 + 1) < fw - 1 and max(y2, y1 + 1) < fh - 1):
+        return False
+    f = np.zeros((1, 2, fh, fw), np.float32)
+    f[0, 0], f[0, 1] = np.arange(fw)[None, :], np.arange(fh)[:, None]
+    out = roi_align(torch.from_numpy(f), torch.tensor([[0, *head.rois[i].tolist()]], dtype=torch.float32),
+                    output_size=head.output_size, spatial_scale=scale, sampling_ratio=pool.sampling_ratio,
+                    aligned=False)[0].numpy()
+    sy, sx = tr.meta.scale
+    feat = pts * np.array([sx, sy], np.float32) * scale
+    ph, pw = head.output_size
+    assert len(bins) == ph * pw and len(pts) == ph * pw * pool.sampling_ratio ** 2
+    for r in range(ph):
+        for c in range(pw):
+            b = bins[r * pw + c] * np.array([sx, sy, sx, sy], np.float32) * scale
+            inside = (feat[:, 0] > b[0]) & (feat[:, 0] < b[2]) & (feat[:, 1] > b[1]) & (feat[:, 1] < b[3])
+            assert inside.sum() == pool.sampling_ratio ** 2
+            np.testing.assert_allclose(feat[inside].mean(0), out[:, r, c], atol=2e-3)
+    return True
+
+
+@pytest.mark.parametrize("stage", ["masks", "keypoints"])
+def test_head_roialign_samples_are_drawn_where_torchvision_samples(mask_model, kp_model, stage):
+    model = mask_model if stage == "masks" else kp_model
+    tr = core.trace(model, noise_image(240, 300, seed=5))
+    head = tr.masks if stage == "masks" else tr.keypoints
+    pool = model.module.roi_heads.mask_roi_pool if stage == "masks" else model.module.roi_heads.keypoint_roi_pool
+    assert len(head) > 0
+    checked = 0
+    for j in range(len(head)):
+        st = layers_for(tr, stage, {"detection": j, "roialign": True})
+        pts = next(lay for lay in st.layers if lay.name == f"{stage}.roialign.samples").xy
+        bins = next(lay for lay in st.layers if lay.name == f"{stage}.roialign.bins").xyxy
+        checked += _points_average_to_roi_align(tr, head, pool, j, pts, bins)
+        assert f"detection {j}'s RoIAlign: {head.output_size[1]}x{head.output_size[0]} bins" in st.caption
+    assert checked >= 1
+    assert not any(".roialign." in lay.name for lay in layers_for(tr, stage).layers)  # off by default
