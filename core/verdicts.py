@@ -139,7 +139,8 @@ class ObjectPath:
     roi_class_probs: tuple | None = ()
     roi_winners: tuple = ()
     roi_winner_probs: tuple = ()
-    roi: int = -1  # the covering RoI that scores its class highest
+    roi: int = -1  # the covering RoI that scores its class highest (detected, box_mislocalized: the RoI
+    # its box came from; box_misclassified: the covering RoI of highest IoU where another class wins)
     roi_iou: float | None = None
     class_prob: float | None = None
     winner: int | None = None  # the class that wins on that RoI (0 = background)
