@@ -352,7 +352,7 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
             f.update(best_proposal_iou=float(roi_iou[i, r]), best_proposal=r)
         rois = np.nonzero(roi_iou[i] >= COVER_IOU)[0] if len(P.keep) else np.zeros(0, np.int64)
         rois = rois[np.argsort(-roi_iou[i, rois], kind="stable")]
-        f["rois"] = tuple(int(r) for r in rois)
+        f.update(_covering_fields(H.probs, rois, roi_iou[i], c))
         verdict, cut = None, None
         if c < 0:
             objects.append(ObjectPath(i, _box(truth.boxes[i]), int(truth.labels[i]), truth.names[i],
@@ -455,6 +455,18 @@ def _det_fields(D, k: int, iou_row, after_nms) -> dict:
     return dict(det_candidate=k, det_candidate_iou=float(iou_row[k]), det_candidate_score=float(D.scores[k]),
                 det_candidate_status=STATUS_NAMES[int(D.status[k])],
                 det_candidate_rank=int(pos[0]) + 1 if pos.size else None)
+
+
+def _covering_fields(probs, rois, iou_row, c: int) -> dict:
+    """Per covering RoI (``rois``, by IoU descending): its IoU, the probability of class ``c``
+    (None if c < 0: not a class of the model) and the winning class with its probability; one
+    numpy gather per array, tuples of Python numbers (cheap to compare, pickle and write)."""
+    p = probs[rois]  # [R, classes] softmax rows
+    win = p.argmax(1) if rois.size else np.zeros(0, np.int64)
+    return dict(rois=tuple(rois.tolist()), roi_ious=tuple(iou_row[rois].tolist()),
+                roi_class_probs=tuple(p[:, c].tolist()) if c >= 0 else None,
+                roi_winners=tuple(win.tolist()),
+                roi_winner_probs=tuple(np.take_along_axis(p, win[:, None], 1)[:, 0].tolist()))
 
 
 def _roi_fields(f: dict, probs, rois, iou_row, c: int, pick: str) -> None:

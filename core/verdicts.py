@@ -81,6 +81,10 @@ COVER_IOU = 0.5
 TIDE_FG = 0.5
 TIDE_BG = 0.1
 
+# analysis.jsonl's ``covering_rois`` keys -> ObjectPath's per-RoI fields
+COVERING_KEYS = {"roi": "rois", "iou": "roi_ious", "class_prob": "roi_class_probs", "winner": "roi_winners",
+                 "winner_prob": "roi_winner_probs"}
+
 # the filter that removed the last covering box, for ``rpn_cut`` / ``box_cut``
 CUTS = ("pre_nms_top_n", "size", "score", "post_nms_top_n", "detections_per_img")
 
@@ -127,7 +131,16 @@ class ObjectPath:
     best_proposal_iou: float = 0.0
     best_proposal: int = -1
     rois: tuple = ()  # covering RoIs, by IoU descending
-    roi: int = -1  # the covering RoI that scores its class highest
+    # per covering RoI, aligned with ``rois``: its IoU with the object, the softmax probability of the
+    # object's class (None: not a class of this model) and the class that wins there (0 = background)
+    # with its probability -- from ``trace.box_head.probs``, softmax of the box predictor's class
+    # logits, as torchvision's postprocess_detections scores them
+    roi_ious: tuple = ()
+    roi_class_probs: tuple | None = ()
+    roi_winners: tuple = ()
+    roi_winner_probs: tuple = ()
+    roi: int = -1  # the covering RoI that scores its class highest (detected, box_mislocalized: the RoI
+    # its box came from; box_misclassified: the covering RoI of highest IoU where another class wins)
     roi_iou: float | None = None
     class_prob: float | None = None
     winner: int | None = None  # the class that wins on that RoI (0 = background)
@@ -157,7 +170,20 @@ class ObjectPath:
         d["box"] = [round(float(v), 3) for v in self.box]
         d["rois"] = list(self.rois)
         d["positive_anchors"] = list(self.positive_anchors)
-        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()}
+        for k in ("roi_ious", "roi_class_probs", "roi_winners", "roi_winner_probs"):
+            del d[k]
+        d = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()}
+        d["covering_rois"] = self.covering_json()
+        return d
+
+    def covering_json(self, digits: int = 4) -> dict:
+        """The covering RoIs as parallel lists, ``roi`` by IoU descending (floats rounded);
+        ``class_prob`` is None for an object whose class the model lacks."""
+        out = {}
+        for key, name in COVERING_KEYS.items():
+            v = getattr(self, name)
+            out[key] = None if v is None else [round(x, digits) if isinstance(x, float) else x for x in v]
+        return out
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,13 @@ def test_records_are_torchvisions_outputs_and_map_is_torchmetrics(scenes, tmp_pa
                     "why"} <= set(o)
             assert o["verdict"] in VERDICTS and isinstance(o["why"], str)
             assert (o["detection"] is not None) == (o["verdict"] == "detected")
+            cov = o["covering_rois"]  # per covering RoI, compact (test_diagnose checks the values)
+            assert set(cov) == {"roi", "iou", "class_prob", "winner", "winner_prob"}
+            assert all(len(v) == o["rois"] for v in cov.values()) and (o["rois"] > 0) == (o["best_proposal_iou"] >= 0.5)
+            assert cov["iou"] == sorted(cov["iou"], reverse=True) and all(x >= 0.5 for x in cov["iou"])
+            if o["roi"] in cov["roi"]:
+                k = cov["roi"].index(o["roi"])
+                assert abs(cov["class_prob"][k] - o["class_prob"]) <= 6e-5 and cov["winner"][k] == o["winner"]
         img = cv2.imread(r["image"])[..., ::-1].copy()
         with torch.inference_mode():
             ref = model.module([torch.from_numpy(img).permute(2, 0, 1).float().div(255)])[0]

@@ -476,3 +476,80 @@ def test_random_weights_model_small_image():
         if o.verdict != "detected":
             assert o.verdict.startswith("rpn_") == (not covered[o.index])
     assert len(dg.detections) == len(tr.final())
+
+
+def torchvision_roi_probs(model, img: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, tuple, tuple]:
+    """(proposals [K, 4], probs [K, classes], resized size, original size) from torchvision's own
+    modules, without core: the model's transform, backbone and RPN (eval), then
+    roi_heads.box_roi_pool -> box_head -> box_predictor and softmax over the class logits, as
+    RoIHeads.postprocess_detections scores them."""
+    m = model.module
+    x = torch.from_numpy(img).permute(2, 0, 1).float().div(255)
+    with torch.inference_mode():
+        images, _ = m.transform([x])
+        feats = m.backbone(images.tensors)
+        proposals, _ = m.rpn(images, feats)
+        pooled = m.roi_heads.box_roi_pool(feats, proposals, images.image_sizes)
+        class_logits, _ = m.roi_heads.box_predictor(m.roi_heads.box_head(pooled))
+        probs = torch.softmax(class_logits, -1)
+    return proposals[0], probs, tuple(images.image_sizes[0]), tuple(x.shape[-2:])
+
+
+def test_covering_rois_carry_torchvisions_class_probabilities(demo):
+    """Every covering RoI's IoU, class probability and winner equal torchvision's own box predictor
+    on its own proposals (computed here, not through core); the single-RoI fields are the best of
+    that list by each verdict's rule; analysis.jsonl's compact form matches."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for i in range(4):
+        s = make_scene(scene_rng(31, i))
+        proposals, probs, resized, original = torchvision_roi_probs(demo, s.image)
+        base = core.trace(demo, s.image)
+        truth = perturbed(base, s, rng)
+        truth = Truth(np.concatenate([truth.boxes, truth.boxes[:1]]), [*truth.names, "person"],
+                      np.concatenate([truth.labels, [-1]]))  # a class the model lacks
+        gt = resize_boxes(torch.from_numpy(truth.boxes), original, resized)
+        iou = box_iou(gt, proposals).numpy()
+        probs = probs.numpy()
+        ev = anchor_evidence(base, truth)
+        for tr in (base, core.retrace(base, box_score_thresh=0.9, box_nms_thresh=0.2, box_detections_per_img=3)):
+            dg = diagnose(tr, truth, ev)
+            for o in dg.objects:
+                seen.add(o.verdict)
+                want = np.nonzero(iou[o.index] >= 0.5)[0]
+                want = want[np.argsort(-iou[o.index, want], kind="stable")]
+                assert list(o.rois) == want.tolist()
+                n = len(want)
+                assert len(o.roi_ious) == len(o.roi_winners) == len(o.roi_winner_probs) == n
+                np.testing.assert_allclose(o.roi_ious, iou[o.index, want], rtol=0, atol=1e-6)
+                np.testing.assert_allclose(o.roi_winner_probs, probs[want].max(1) if n else [], rtol=0, atol=1e-6)
+                p_win = probs[want, list(o.roi_winners)] if n else np.zeros(0)
+                np.testing.assert_allclose(p_win, probs[want].max(1) if n else [], rtol=0, atol=1e-6)
+                if o.label < 0:
+                    assert o.roi_class_probs is None
+                    continue
+                np.testing.assert_allclose(o.roi_class_probs, probs[want, o.label], rtol=0, atol=1e-6)
+                # the single-RoI fields, from the list by the verdict's rule
+                cp, win = np.array(o.roi_class_probs), np.array(o.roi_winners)
+                at = {r: k for k, r in enumerate(o.rois)}
+                if not n:
+                    assert o.verdict == "detected" or o.verdict.startswith("rpn_")
+                if o.roi in at:
+                    k = at[o.roi]
+                    assert (o.roi_iou, o.class_prob, o.winner, o.winner_prob) == \
+                        (o.roi_ious[k], o.roi_class_probs[k], o.roi_winners[k], o.roi_winner_probs[k])
+                if o.verdict in ("box_low_score", "box_suppressed", "box_cut", "box_taken"):
+                    assert o.roi == o.rois[int(np.argmax(cp))] and o.class_prob == cp.max()
+                elif o.verdict == "box_misclassified":
+                    wrong = (win != o.label) & (win != 0)
+                    assert wrong[at[o.roi]] and o.roi_iou == max(np.array(o.roi_ious)[wrong])
+                    assert o.winner == win[at[o.roi]] and not (win == o.label).any()
+                elif o.verdict in ("detected", "box_mislocalized") and o.roi in at:
+                    assert o.class_prob <= cp.max()
+                cov = o.to_json()["covering_rois"]
+                assert cov["roi"] == list(o.rois) and cov["winner"] == list(o.roi_winners)
+                for key, full in (("iou", o.roi_ious), ("class_prob", o.roi_class_probs),
+                                  ("winner_prob", o.roi_winner_probs)):
+                    np.testing.assert_allclose(cov[key], full, rtol=0, atol=5e-5)
+    assert {None, "detected", "box_low_score", "box_misclassified", "box_mislocalized", "box_suppressed",
+            "box_cut", "box_taken", "rpn_missed"} <= seen, seen
