@@ -157,6 +157,7 @@ class ObjectPath:
         d["box"] = [round(float(v), 3) for v in self.box]
         d["rois"] = list(self.rois)
         d["positive_anchors"] = list(self.positive_anchors)
+        d["label"] = self.label if self.label >= 0 else None  # JSON null: not a class of this model
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()}
 
 

@@ -102,7 +102,9 @@ def test_names_the_model_lacks_are_reported_once_and_kept_without_a_label(tmp_pa
     assert r.stderr.splitlines() == [f"rcnn-lens: {ann}: 4 objects of 'person': not a class of this model",
                                      f"rcnn-lens: {ann}: 2 objects of 'dog': not a class of this model"]
     j = json.loads(r.stdout.splitlines()[0])
-    assert [t["label"] for t in j["truth"]] == [-1, 2, 1, 2, -1, -1]
+    assert [t["label"] for t in j["truth"]] == [None, 2, 1, 2, None, None]  # truth without a label
+    r = cli("trace", str(tmp_path / "img1.png"), "--annotations", str(ann))
+    assert "  person         no label  [" in r.stdout and "  rectangle      label 2   [" in r.stdout
     assert j["training"]["roi"]["positive"] > 0
 
 
