@@ -7,7 +7,9 @@ backbone.
 
 The trace request's body may carry ``"truth": {"annotations": path | None, "seed": int,
 "enabled": bool}``. A bad annotation file is one ``error`` reply (kind ``truth``) after the
-trace, which is sent without truth. One more request kind::
+trace, which is sent without truth. Names the model lacks are one ``status`` note per annotations
+source per model load (paging through a folder that shares one file says it once). One more
+request kind::
 
     truth  {"image", "annotations", "seed", "enabled"}  -> trace {"trace": ...} | dropped
            the current trace with other annotations or another seed: only the training view is
@@ -44,6 +46,16 @@ def options(raw) -> dict:
 class _Side:
     live: object = None  # core.diagnose.LiveDiagnosis
     options: dict = field(default_factory=dict)  # those of the current trace
+    said: set = field(default_factory=set)  # (annotations source, class name) noted as missing since the load
+    said_model: object = None  # the model ``said`` is about
+
+
+def _said(engine: Engine) -> set:
+    """What this model load has noted as not a class of the model (a new load starts again)."""
+    side = _side(engine)
+    if side.said_model is not engine.model:
+        side.said, side.said_model = set(), engine.model
+    return side.said
 
 
 def _side(engine: Engine) -> _Side:
@@ -59,9 +71,10 @@ def _cancelled(err: BaseException) -> bool:
     return type(err).__name__ == "Cancelled"
 
 
-def read_truth(full, annotations: str | None):
+def read_truth(full, annotations: str | None, said: set | None = None):
     """(Truth or None, notes): the image's truth from ``annotations`` (falling back to the file
-    beside the image when it has no entry there) or from beside it."""
+    beside the image when it has no entry there) or from beside it. Names the model lacks are noted
+    once per annotations source: ``said`` holds the (source, name) pairs noted before, and grows."""
     from .truth import find_for_image
 
     name, size, classes = full.meta.name, tuple(full.meta.original_size), full.class_names
@@ -79,9 +92,21 @@ def read_truth(full, annotations: str | None):
                 truth = find_for_image(name, size, classes)
     except LensError as err:
         return None, [("error", {"kind": "truth", "message": str(err)})]
-    if truth is not None and truth.warnings:
-        notes.append(("status", {"text": f"{Path(truth.source).name}: {'; '.join(truth.warnings)}"}))
+    if truth is not None:
+        notes += _missing_note(truth, set() if said is None else said)
     return truth, notes
+
+
+def _missing_note(truth, said: set) -> list:
+    """The status note on names the model lacks that ``said`` has not noted for this source. The source
+    is the annotation file, or the folder of a file per image (VOC, YOLO): one note for a folder."""
+    from .truth import missing_warnings
+
+    source = truth.source if truth.format == "coco" else str(Path(truth.source).parent)
+    new = {n: c for n, c in truth.missing().items() if (source, n) not in said}
+    said.update((source, n) for n in new)
+    lines = missing_warnings(new)
+    return [("status", {"text": f"{Path(truth.source).name}: {'; '.join(lines)}"})] if lines else []
 
 
 def attach_truth(engine: Engine, job: Job, full, opts: dict):
@@ -89,7 +114,7 @@ def attach_truth(engine: Engine, job: Job, full, opts: dict):
     full = replace(full, truth=None, training=None, diagnosis=None)
     if not opts["enabled"]:
         return full, []
-    truth, notes = read_truth(full, opts["annotations"])
+    truth, notes = read_truth(full, opts["annotations"], _said(engine))
     if truth is None:
         return full, notes
     job.check()

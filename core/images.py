@@ -21,16 +21,33 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
                   ".pbm", ".pnm", ".jp2", ".exr", ".hdr", ".pic", ".sr", ".ras")
 
 
-def header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file's header, without decoding pixels; None if unknown."""
+def header_size(path: Path, orientation: bool = False):
+    """(width, height) from the file's header, without decoding pixels; None if unknown. With
+    ``orientation``: (width, height, EXIF orientation tag, 1 when there is none)."""
     try:
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = None  # we apply our own limit; never decode here
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            size = int(im.size[0]), int(im.size[1])
+            if not orientation:
+                return size
+            try:
+                tag = int(im.getexif().get(0x0112, 1))
+            except Exception:  # noqa: BLE001 - an unreadable EXIF block: as if none
+                tag = 1
+            return (*size, tag)
     except Exception:  # noqa: BLE001 - any format PIL cannot parse falls back to OpenCV's guard
         return None
+
+
+def decoded_size(path) -> tuple[int, int] | None:
+    """(height, width) that ``load`` will return, from the header alone; None when unknown, or when an
+    EXIF orientation of 5-8 may turn it (OpenCV applies it for some formats only)."""
+    got = header_size(Path(path), orientation=True)
+    if got is None or got[2] in (5, 6, 7, 8):
+        return None
+    return got[1], got[0]
 
 
 def load(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -41,7 +41,7 @@ def coco_map(records, class_names) -> tuple[float | None, float | None]:
         h, w = r["size"]
         images.append({"id": i, "height": h, "width": w})
         for o in r["truth"]:
-            if o["label"] < 1 or (o["verdict"] is None and not o.get("crowd")):
+            if o["label"] is None or o["label"] < 1 or (o["verdict"] is None and not o.get("crowd")):
                 continue
             x1, y1, x2, y2 = o["box"]
             anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(o["label"]),

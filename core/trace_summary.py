@@ -115,7 +115,8 @@ def trace_table(tr, image_name: str) -> str:
         out.append(f"truth: {len(tr.truth)} objects from {tr.truth.source}")
         for obj in s["truth"]:
             b = ", ".join(f"{v:.1f}" for v in obj["box"])
-            out.append(f"  {obj['name']:<14} {'label ' + str(obj['label']):<9} [{b}]")
+            lab = "no label" if obj["label"] is None else f"label {obj['label']}"
+            out.append(f"  {obj['name']:<14} {lab:<9} [{b}]")
     if tr.training is not None:
         out.append("training (torchvision's training step on this image and its truth)")
         rows = tr.training.table()

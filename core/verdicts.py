@@ -172,6 +172,7 @@ class ObjectPath:
         d["positive_anchors"] = list(self.positive_anchors)
         for k in ("roi_ious", "roi_class_probs", "roi_winners", "roi_winner_probs"):
             del d[k]
+        d["label"] = self.label if self.label >= 0 else None  # JSON null: not a class of this model
         d = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in d.items()}
         d["covering_rois"] = self.covering_json()
         return d

@@ -89,10 +89,12 @@ class Truth:
         return int(idx[np.argmin(area[idx])])
 
     def records(self) -> list[dict]:
-        """``[{"box": [x1, y1, x2, y2], "label": i, "name": s}]`` (what ``trace --json`` prints)."""
+        """``[{"box": [x1, y1, x2, y2], "label": i, "name": s}]`` (what ``trace --json`` prints); ``"label":
+        None`` (JSON null) for a name the model lacks: truth without a label."""
         out = []
         for i in range(len(self)):
-            r = {"box": [float(v) for v in self.boxes[i]], "label": int(self.labels[i]), "name": self.names[i]}
+            lab = int(self.labels[i])
+            r = {"box": [float(v) for v in self.boxes[i]], "label": lab if lab >= 0 else None, "name": self.names[i]}
             if self.difficult[i]:
                 r["difficult"] = True
             if self.crowd[i]:

@@ -1,6 +1,8 @@
-"""Truth for a command-line run over many images: ``--annotations`` opened once, before the model
-loads (a bad file fails within a second), or each image's own file beside it; bad files reported
-in one line and the image traced without truth; names the model lacks reported once at the end."""
+"""Truth for a command-line run over many images: ``--annotations`` opened once, or each image's
+own file beside it. Before the model loads, each image's boxes are checked against the size in its
+header (a bad file fails within a second): a bad ``--annotations`` ends the run, a bad file beside
+an image is reported in one line and the image traced without truth. Names the model lacks are
+reported once at the end."""
 
 from __future__ import annotations
 
@@ -20,12 +22,26 @@ class TruthLookup:
         self.annotations = open_annotations(annotations) if (enabled and annotations) else None
         self.failed: set[str] = set()
         self.missing: Counter = Counter()  # over all images
-        if enabled and self.annotations is None:
-            for img in images:  # open each image's own file now: a malformed one is reported at once
-                try:
-                    beside(Path(img))
-                except TruthError as err:
-                    self._fail(img, err)
+        if enabled:
+            for img in images:
+                self._check(img)
+
+    def _check(self, img) -> None:
+        """Open the image's own file and check its boxes against the size in the image's header, now,
+        before the model loads. A bad entry in ``--annotations`` raises (the file the user named cannot
+        be used: as if it were malformed); a bad file beside the image is reported, the image traced
+        without truth."""
+        from ..images import decoded_size
+
+        try:
+            ann = self.annotations if self.annotations is not None else beside(Path(img))
+            size = decoded_size(img) if ann is not None else None
+            if size is not None:
+                ann.for_image(img, size, ())  # no class names: only the boxes and the declared size
+        except TruthError as err:
+            if self.annotations is not None:
+                raise
+            self._fail(img, err)
 
     def _fail(self, image, err: TruthError) -> None:
         if str(image) not in self.failed:

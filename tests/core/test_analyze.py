@@ -199,6 +199,30 @@ def test_shipped_demo_scenes_with_their_truth(tmp_path):
     assert sum(s["verdicts"].values()) == 24 and s["verdicts"]["detected"] >= 20
 
 
+def test_a_name_the_model_lacks_is_truth_without_a_label(tmp_path):
+    """``"label": null`` in analysis.jsonl, no verdict, left out of mAP, counted in the summary; a resume reads
+    the lines back."""
+    shutil.copy(DEMO_IMAGES / "scene_1.png", tmp_path / "scene_1.png")
+    ann = json.loads((DEMO_IMAGES / "annotations.json").read_text())
+    im = next(i for i in ann["images"] if i["file_name"] == "scene_1.png")
+    ann["images"] = [im]
+    ann["annotations"] = [a for a in ann["annotations"] if a["image_id"] == im["id"]]
+    ann["categories"].append({"id": 99, "name": "person"})
+    ann["annotations"][0]["category_id"] = 99
+    (tmp_path / "annotations.json").write_text(json.dumps(ann))
+    out = tmp_path / "out"
+    res = analyze([tmp_path / "scene_1.png"], out, workers=0, progress=False)
+    assert res.exit_code == 0
+    (rec,) = jsonl(out / RESULTS)
+    first = rec["truth"][0]
+    assert first["label"] is None and first["name"] == "person" and first["verdict"] is None
+    assert all(isinstance(o["label"], int) and o["label"] > 0 for o in rec["truth"][1:])
+    assert res.summary["objects_without_verdict"]["not_a_class"] == {"person": 1}
+    assert res.summary["objects"] == len(rec["truth"]) - 1 and res.summary["map50"] is not None
+    again = analyze([tmp_path / "scene_1.png"], out, workers=0, progress=False)  # all read back from the file
+    assert again.resumed == 1 and again.summary["map50"] == res.summary["map50"]
+
+
 def test_chart_draws_edge_cases():
     def rec(objs, dets=()):
         return {"image": "x", "size": [100, 100], "scale": [1.0, 1.0], "truth": objs, "detections": list(dets)}

@@ -1,5 +1,6 @@
 """rcnn-lens trace/export with ground truth: --annotations, --seed, the truth and training output,
-bad annotation files (one line, exit 1, the image still traced), missing class names once."""
+bad annotation files (one line, exit 1, before the model loads; an image whose own file beside it is bad
+still traced without truth), missing class names once."""
 
 import json
 import shutil
@@ -101,7 +102,9 @@ def test_names_the_model_lacks_are_reported_once_and_kept_without_a_label(tmp_pa
     assert r.stderr.splitlines() == [f"rcnn-lens: {ann}: 4 objects of 'person': not a class of this model",
                                      f"rcnn-lens: {ann}: 2 objects of 'dog': not a class of this model"]
     j = json.loads(r.stdout.splitlines()[0])
-    assert [t["label"] for t in j["truth"]] == [-1, 2, 1, 2, -1, -1]
+    assert [t["label"] for t in j["truth"]] == [None, 2, 1, 2, None, None]  # truth without a label
+    r = cli("trace", str(tmp_path / "img1.png"), "--annotations", str(ann))
+    assert "  person         no label  [" in r.stdout and "  rectangle      label 2   [" in r.stdout
     assert j["training"]["roi"]["positive"] > 0
 
 
@@ -151,3 +154,65 @@ def test_export_draws_truth_and_training_stages_with_annotations(tmp_path, overl
     assert side["training"]["seed"] == 2 and len(side["truth"]) == 6
     assert side["settings"]["anchor_targets"]["gt"] == 3
     assert f"--annotations {ann} --seed 2" in side["reproduce"]
+
+
+def _loading_marker(monkeypatch):
+    """Print a marker when the model starts to load (so a test sees what came before it)."""
+    import sys
+
+    import core.models
+
+    real = core.models.load_model
+
+    def load(*a, **k):
+        print("rcnn-lens-test: loading the model", file=sys.stderr)
+        return real(*a, **k)
+
+    monkeypatch.setattr(core.models, "load_model", load)
+
+
+def test_a_box_outside_the_image_in_the_given_annotations_fails_before_the_model_loads(tmp_path, cli, monkeypatch):
+    _loading_marker(monkeypatch)
+    ann = coco(tmp_path, [o["class"] for o in SCENES[0]["objects"]])
+    data = json.loads(ann.read_text())
+    data["annotations"][0]["bbox"] = [500, 1, 100, 39]  # x2 = 600 on a 547 px wide image
+    ann.write_text(json.dumps(data))
+    for cmd in (("trace", "--json"), ("export", "-o", str(tmp_path / "out"))):
+        r = cli(cmd[0], str(tmp_path / "img1.png"), "--annotations", str(ann), *cmd[1:])
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr == (f"rcnn-lens: {ann}: annotation 1 ('{SCENES[0]['objects'][0]['class']}'): box "
+                            f"[500, 1, 600, 40] lies outside the 547x510 image\n"), cmd
+    data["annotations"][0]["bbox"] = [1, 1, 10, 10]
+    data["images"][0]["width"] = 640  # the declared size disagrees with the file
+    ann.write_text(json.dumps(data))
+    r = cli("trace", str(tmp_path / "img1.png"), "--annotations", str(ann))
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == (f"rcnn-lens: {ann}: image 'img1.png' is 640x510 here but 547x510 on disk (width x height): "
+                        f"the boxes would not fit it\n")
+
+
+def test_a_bad_box_beside_an_image_is_reported_before_the_model_loads(tmp_path, cli, monkeypatch):
+    _loading_marker(monkeypatch)
+    img = tmp_path / "a.png"
+    shutil.copy(DEMO_IMAGES / "scene_1.png", img)
+    (tmp_path / "a.xml").write_text("<annotation><object><name>circle</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                                    "<xmax>40</xmax><ymax>600</ymax></bndbox></object></annotation>")
+    r = cli("trace", str(img), "--json")
+    assert r.returncode == 1 and len(r.stdout.splitlines()) == 1  # traced without truth
+    assert r.stderr.splitlines() == [f"rcnn-lens: {tmp_path / 'a.xml'}: object 1 ('circle'): box [0, 0, 40, 600] "
+                                     f"lies outside the 547x510 image", "rcnn-lens-test: loading the model"]
+
+
+def test_the_header_size_check_is_skipped_where_exif_may_turn_the_image(tmp_path, cli, monkeypatch):
+    """A transposing EXIF orientation: the header alone cannot say the size; the check after decoding does."""
+    from PIL import Image
+
+    _loading_marker(monkeypatch)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: OpenCV turns a JPEG 60 wide, 40 high into 40 wide, 60 high
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "t.jpg", exif=exif.tobytes())
+    (tmp_path / "t.xml").write_text("<annotation><object><name>circle</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                                    "<xmax>40</xmax><ymax>60</ymax></bndbox></object></annotation>")
+    r = cli("trace", str(tmp_path / "t.jpg"), "--json")
+    assert r.returncode == 0 and r.stderr == "rcnn-lens-test: loading the model\n", r.stderr
+    assert [t["box"] for t in json.loads(r.stdout)["truth"]] == [[0, 0, 40, 60]]

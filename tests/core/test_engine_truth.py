@@ -80,3 +80,40 @@ def test_truth_training_and_verdicts_travel_with_the_trace(engine, tmp_path):
     # a request for an image no longer traced is dropped
     engine.send("truth", 8, {"image": path, "seed": 1})
     assert engine.until(("dropped", "trace"))[0] == "dropped"
+
+
+def _notes(engine, seq):
+    """The status lines of request ``seq`` and everything before the next request's reply (a fetch of
+    nothing, answered ``gone`` after ``seq``'s notes)."""
+    engine.until(("trace",), seq)
+    engine.send("fetch", seq + 1, {"source": -1, "path": ["nothing"]})
+    out = []
+    while True:
+        kind, s, body = engine.ch.recv()
+        if kind == "gone" and s == seq + 1:
+            return out
+        if kind == "status":
+            out.append(body["text"])
+
+
+def test_names_the_model_lacks_are_noted_once_per_source_per_model_load(engine, tmp_path):
+    from .test_cli_truth import SCENES, coco
+
+    names = ["person", "rectangle", "circle", "rectangle", "person", "dog"][:len(SCENES[0]["objects"])]
+    ann = str(coco(tmp_path, names))
+    shutil.copy(ann, tmp_path / "other.json")
+    note = "coco.json: 2 objects of 'person': not a class of this model; 1 object of 'dog': not a class of this model"
+    engine.send("load", 1, {"name": "demo", "weights": None, "device": "cpu"})
+    engine.until(("loaded",))
+    seq = 10
+    for img, annotations, want in (("img1", ann, [note]), ("img2", ann, []), ("img1", ann, []),
+                                   ("img2", str(tmp_path / "other.json"), [note.replace("coco.json", "other.json")]),
+                                   ("reload", None, None), ("img2", ann, [note])):
+        if img == "reload":
+            engine.send("load", seq, {"name": "demo", "weights": None, "device": "cpu"})
+            engine.until(("loaded",), seq)
+        else:
+            path = str(tmp_path / f"{img}.png")
+            engine.send("trace", seq, {"image": path, "name": path, "params": {}, "truth": {"annotations": annotations}})
+            assert [t for t in _notes(engine, seq) if "not a class" in t] == want, (img, annotations)
+        seq += 10

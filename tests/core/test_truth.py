@@ -320,4 +320,4 @@ def test_truth_at_and_records():
     t = Truth(np.array([[0, 0, 100, 100], [10, 10, 20, 20]]), ("a", "b"), [1, -1], difficult=[False, True])
     assert t.at(15, 15) == 1 and t.at(50, 50) == 0 and t.at(150, 5) == -1
     assert t.records() == [{"box": [0.0, 0.0, 100.0, 100.0], "label": 1, "name": "a"},
-                           {"box": [10.0, 10.0, 20.0, 20.0], "label": -1, "name": "b", "difficult": True}]
+                           {"box": [10.0, 10.0, 20.0, 20.0], "label": None, "name": "b", "difficult": True}]
