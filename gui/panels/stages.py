@@ -27,6 +27,7 @@ from core.overlays.settings import REDUCTIONS, bounds
 
 from .heads import HeadControls
 from .training_rows import TrainingRows
+from .wheel import WheelGuard
 
 
 class StagePanel(HeadControls, TrainingRows, QWidget):
@@ -51,6 +52,8 @@ class StagePanel(HeadControls, TrainingRows, QWidget):
         for name in REGISTRY:
             self._add_row(name)
         self._lay.addStretch(1)
+        self.wheel = WheelGuard(scroll)
+        self.wheel.guard(body)
 
     def _add_row(self, name: str) -> None:
         st = REGISTRY[name]

@@ -117,3 +117,36 @@ def test_engine_death_is_said_and_a_restart_reloads_and_retraces(make_window, sc
     prev = win.state.trace
     qtbot.waitUntil(lambda: win.state.trace is not prev and win.settled, timeout=90_000)
     assert win.state.trace.meta.name == scenes[0] and "features" in win.view.layers
+
+
+def test_the_wheel_scrolls_the_stage_panel_and_never_changes_a_setting_under_the_mouse(qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication, QScrollArea
+
+    from gui.panels.stages import StagePanel
+
+    panel = StagePanel()
+    qtbot.addWidget(panel)
+    panel.resize(260, 300)  # the rows do not fit: the panel scrolls
+    panel.show()
+    qtbot.waitExposed(panel)
+    combo = panel.controls[("features", "reduction")]
+    bar = panel.findChild(QScrollArea).verticalScrollBar()
+    sent = []
+    panel.setting_changed.connect(lambda *a: sent.append(a))
+
+    def wheel(w):
+        pos = QPointF(w.width() / 2, w.height() / 2)
+        ev = QWheelEvent(pos, w.mapToGlobal(pos), QPoint(0, -120), QPoint(0, -120), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(w, ev)
+
+    before, top = combo.currentIndex(), bar.value()
+    wheel(combo)
+    assert combo.currentIndex() == before and not sent  # the setting stays
+    assert bar.value() > top  # the panel scrolled instead
+    combo.setFocus()  # clicked into: now the wheel is the user's choice
+    qtbot.waitUntil(combo.hasFocus)
+    wheel(combo)
+    assert combo.currentIndex() != before and sent
