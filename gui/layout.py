@@ -18,6 +18,17 @@ from .view.canvas import LensView
 from .view.legend import Legend
 
 
+def add_dock(win, title: str, widget, area) -> QDockWidget:
+    """A dock named ``dock_<title>`` (the layout is saved by that name), kept in ``win.docks``."""
+    dock = QDockWidget(title, win)
+    dock.setObjectName(f"dock_{title.lower()}")
+    dock.setWidget(widget)
+    dock.setMinimumWidth(200)
+    win.addDockWidget(area, dock)
+    win.docks[title.lower()] = dock
+    return dock
+
+
 def furnish(win) -> None:
     win.view, win.legend, win.messages = LensView(), Legend(), MessageBar()
     central = QWidget()
@@ -32,12 +43,7 @@ def furnish(win) -> None:
     for title, widget, area in (("Stages", win.stages, Qt.DockWidgetArea.LeftDockWidgetArea),
                                 ("Thresholds", win.thresholds, Qt.DockWidgetArea.LeftDockWidgetArea),
                                 ("Inspector", win.inspector, Qt.DockWidgetArea.RightDockWidgetArea)):
-        dock = QDockWidget(title, win)
-        dock.setObjectName(f"dock_{title.lower()}")
-        dock.setWidget(widget)
-        dock.setMinimumWidth(200)
-        win.addDockWidget(area, dock)
-        win.docks[title.lower()] = dock
+        add_dock(win, title, widget, area)
     win.tabifyDockWidget(win.docks["stages"], win.docks["thresholds"])
     win.docks["stages"].raise_()
     win.resizeDocks([win.docks["stages"], win.docks["inspector"]], [270, 290], Qt.Orientation.Horizontal)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtWidgets import QFileDialog
 
 from core import browse
 from core.errors import LensError
 from core.overlays import diagnosis as diagnosis_overlay
 from core.overlays.layers import StageLayers, Text
 
+from .layout import add_dock
 from .panels.analysis import AnalysisPanel
 from .panels.truth import TruthPanel
 
@@ -76,12 +77,7 @@ class TruthSide(QObject):
         self.panel, self.browser = TruthPanel(), AnalysisPanel()
         for title, widget, area in (("Truth", self.panel, Qt.DockWidgetArea.RightDockWidgetArea),
                                     ("Analysis", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)):
-            dock = QDockWidget(title, win)
-            dock.setObjectName(f"dock_{title.lower()}")
-            dock.setWidget(widget)
-            dock.setMinimumWidth(200)
-            win.addDockWidget(area, dock)
-            win.docks[title.lower()] = dock
+            add_dock(win, title, widget, area)
         d = win.docks
         win.splitDockWidget(d["inspector"], d["truth"], Qt.Orientation.Vertical)
         win.tabifyDockWidget(d["stages"], d["analysis"])

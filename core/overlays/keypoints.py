@@ -10,7 +10,7 @@ from ..colormaps import CLASS_COLOURS
 from ..errors import LensError
 from ._common import value_range
 from .layers import Heatmap, Lines, Points, StageLayers, Text
-from .rois import grid, grid_layers, roialign_text
+from .rois import head_samples
 
 
 def layers(tr, s: dict) -> StageLayers:
@@ -56,7 +56,7 @@ def layers(tr, s: dict) -> StageLayers:
     caption = (f"keypoints: {len(kp.names)} per detection, {len(dets)} detection(s) shown; RoIAlign {pw}x{ph} (W x H) -> "
                f"heatmaps {kp.heatmaps.shape[3]}x{kp.heatmaps.shape[2]} (W x H)")
     if s.get("roialign"):
-        g = grid(tr, kp, j0)
-        out += grid_layers("keypoints.roialign", g, op)
-        caption += f"; {roialign_text(g, j0, pw, ph)}"
+        extra, clause = head_samples("keypoints", tr, kp, j0, op)
+        out += extra
+        caption += f"; {clause}"
     return StageLayers("keypoints", out, caption, {"keypoints": kp.keypoints_image, "keypoints_scores": kp.scores})

@@ -9,7 +9,7 @@ import numpy as np
 from ..colormaps import class_colour
 from ..errors import LensError
 from .layers import Boxes, Heatmap, Raster, StageLayers
-from .rois import grid, grid_layers, roialign_text
+from .rois import head_samples
 
 
 def composite(m, order, threshold: float, colours) -> tuple[np.ndarray, tuple]:
@@ -55,8 +55,8 @@ def layers(tr, s: dict) -> StageLayers:
     caption = (f"masks: {k} pasted in original pixels (> {thr:g}); RoIAlign {pw}x{ph} (W x H) -> "
                f"logits [{', '.join(str(v) for v in m.logits.shape[1:])}]; detection {j}: {int(m.area[j])} px")
     if s.get("roialign"):
-        g = grid(tr, m, j)
-        out += grid_layers("masks.roialign", g, op)
-        caption += f"; {roialign_text(g, j, pw, ph)}"
+        extra, clause = head_samples("masks", tr, m, j, op)
+        out += extra
+        caption += f"; {clause}"
     return StageLayers("masks", out, caption, {"masks_area": m.area, "masks_probs": m.probs[j],
                                                "masks_boxes": m.pasted_boxes})

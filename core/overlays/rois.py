@@ -69,10 +69,14 @@ def grid_layers(prefix: str, g: Grid, op: float) -> list:
             Points(f"{prefix}.samples", g.points, (255, 60, 60, int(255 * op)), size=2.0)]
 
 
-def roialign_text(g: Grid, j: int, pw: int, ph: int) -> str:
-    """One clause for a head's RoIAlign of detection ``j``: where and how it sampled."""
-    return (f"detection {j}'s RoIAlign: {pw}x{ph} bins (W x H), {len(g.points)} sampling points from level "
-            f"{g.level} at scale 1/{1 / g.scale:g}")
+def head_samples(stage: str, tr, head, j: int, op: float) -> tuple[list, str]:
+    """A mask / keypoint head's RoIAlign of detection ``j``: its bins and points as layers
+    ``<stage>.roialign.*``, and one clause for the caption."""
+    g = grid(tr, head, j)
+    ph, pw = head.output_size
+    return grid_layers(f"{stage}.roialign", g, op), (
+        f"detection {j}'s RoIAlign: {pw}x{ph} bins (W x H), {len(g.points)} sampling points from level "
+        f"{g.level} at scale 1/{1 / g.scale:g}")
 
 
 def default_roi(tr) -> int:
