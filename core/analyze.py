@@ -23,16 +23,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .analysis_files import (
+    CHART,
+    RESULTS,
+    SETTINGS,
+    SUMMARY,
+    check_settings,
+    part_file,
+    read_lines,
+    visible_parts,
+)
 from .atomic import write_bytes, write_text
 from .errors import LensError
-
-RESULTS = "analysis.jsonl"
-SUMMARY = "summary.json"
-CHART = "summary.png"
-SETTINGS = "settings.json"
-# settings that must agree for a rerun to resume (the device may change)
-RESUME_KEYS = ("model", "weights", "params", "annotations", "class_names")
-
+from .ranks import Ranks
 
 # ---------------------------------------------------------------- inputs
 
@@ -123,140 +126,6 @@ def record(key: str, tr, dg) -> dict:
             "truth": truth, "detections": [d.to_json() for d in dg.detections]}
 
 
-def read_lines(path: Path, cut_torn: bool = False) -> dict[str, str]:
-    """image -> line of a jsonl file. A last line without its newline (a write cut short) is
-    dropped and, with ``cut_torn``, cut from the file; lines that do not parse are skipped."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as err:
-        raise LensError(path, f"cannot read ({err.strerror or err})") from None
-    end = data.rfind(b"\n") + 1
-    if cut_torn and end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(end)
-    out: dict[str, str] = {}
-    for line in data[:end].decode("utf-8", "replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("image"), str):
-            out[obj["image"]] = line
-    return out
-
-
-def _part(out: Path, rank: int, world: int) -> Path:
-    return out / RESULTS if world == 1 else out / f"analysis.rank{rank}.jsonl"
-
-
-def _visible_parts(out: Path) -> list[Path]:
-    return sorted(out.glob("analysis.rank*.jsonl"))
-
-
-def _check_settings(out: Path, settings: dict) -> None:
-    p = out / SETTINGS
-    if p.is_file():
-        try:
-            old = json.loads(p.read_text())
-        except (OSError, ValueError):
-            old = None
-        if isinstance(old, dict) and any(k in old for k in RESUME_KEYS):
-            diff = [k for k in RESUME_KEYS if json.dumps(old.get(k), sort_keys=True) !=
-                    json.dumps(settings.get(k), sort_keys=True)]
-            if diff and ((out / RESULTS).exists() or _visible_parts(out)):
-                k = diff[0]
-                detail = ""
-                if k == "params":
-                    ch = [n for n in settings["params"] if old.get("params", {}).get(n) != settings["params"][n]]
-                    detail = " (" + ", ".join(f"{n} {old.get('params', {}).get(n)} -> {settings['params'][n]}"
-                                              for n in ch[:3]) + ")"
-                raise LensError(out, f"holds an analysis made with another {k}{detail}; rerun it as it was, "
-                                     f"or choose another -o folder")
-
-
-# ---------------------------------------------------------------- distributed
-
-@dataclass
-class Ranks:
-    """torch.distributed as torchvision's references/detection/utils.py init_distributed_mode sets
-    it up: RANK/WORLD_SIZE/LOCAL_RANK from torchrun, NCCL on GPUs, gloo on CPU."""
-
-    rank: int = 0
-    world: int = 1
-    local: int = 0
-    active: bool = False
-
-    @classmethod
-    def from_env(cls, device: str | None) -> Ranks:
-        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-            return cls()
-        import torch
-        import torch.distributed as dist
-
-        # The model stack first: torchvision imports torch._dynamo, and importing that after
-        # init_process_group pins the default group, so destroy_process_group would leave gloo's
-        # worker threads running into interpreter shutdown, where one of them releases the last
-        # all_gather's tensors without the GIL: std::terminate, SIGABRT at exit (1 run in ~20).
-        import torchvision.models.detection  # noqa: F401
-
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        cuda = (device or "cpu").startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-        if cuda:
-            torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", world_size=world, rank=rank)
-        dist.barrier()
-        return cls(rank, world, local, True)
-
-    def device(self, device: str | None) -> str | None:
-        if self.active and device in ("cuda", "auto"):
-            import torch
-
-            if torch.cuda.is_available():
-                return f"cuda:{self.local}"
-        return device
-
-    def all_gather(self, obj) -> list:
-        if not self.active:
-            return [obj]
-        import torch.distributed as dist
-
-        out = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
-
-    def gather(self, obj) -> list | None:
-        if not self.active:
-            return [obj]
-        import torch.distributed as dist
-
-        out = [None] * self.world if self.rank == 0 else None
-        dist.gather_object(obj, out, dst=0)
-        return out
-
-    def barrier(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self, sync: bool = True) -> None:
-        """Destroy the group (gloo's threads are joined); with ``sync``, after a barrier, so that
-        no rank tears down while another still waits on its last collective. A rank that failed
-        or was interrupted closes without it (its peers may be elsewhere)."""
-        if self.active:
-            import torch.distributed as dist
-
-            try:
-                if sync:
-                    dist.barrier()
-            finally:
-                dist.destroy_process_group()
-                self.active = False
-
-
 # ---------------------------------------------------------------- the pass
 
 @dataclass
@@ -307,14 +176,14 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
         "aspect_ratios": sorted({float(r) for level in gen.aspect_ratios for r in level}),
     }
     if ranks.rank == 0:
-        _check_settings(out, settings)
+        check_settings(out, settings)
         write_text(out / SETTINGS, json.dumps(settings, indent=1) + "\n")
     ranks.barrier()
 
     # resume: what every rank can see already done
-    mine_file = _part(out, ranks.rank, ranks.world)
+    mine_file = part_file(out, ranks.rank, ranks.world)
     done_here = read_lines(out / RESULTS, cut_torn=ranks.rank == 0 or mine_file.name == RESULTS)
-    for p in _visible_parts(out):
+    for p in visible_parts(out):
         done_here.update(read_lines(p, cut_torn=p == mine_file))
     done = set().union(*ranks.all_gather(sorted(done_here)))
     todo = [p for p in paths if p not in done]
@@ -370,7 +239,7 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
     gathered = ranks.gather((own, res.unreadable, res.analyzed + len(res.unreadable)))
     if ranks.rank == 0:
         lines = read_lines(out / RESULTS)
-        for p in _visible_parts(out):
+        for p in visible_parts(out):
             lines.update(read_lines(p))
         unreadable = []
         for their_lines, their_bad, _ in gathered:
@@ -382,7 +251,7 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
         order = {p: i for i, p in enumerate(paths)}
         kept = sorted((p for p in lines if p in order), key=order.get)
         write_text(out / RESULTS, "".join(lines[p] + "\n" for p in kept))
-        for p in _visible_parts(out):
+        for p in visible_parts(out):
             p.unlink(missing_ok=True)
         unreadable.sort(key=lambda u: order.get(u["image"], len(order)))
         res.unreadable = unreadable
@@ -411,24 +280,6 @@ def _missing_lines(summary: dict) -> list[str]:
     from .truth import missing_warnings
 
     return missing_warnings(Counter(summary["objects_without_verdict"]["not_a_class"]))
-
-
-def read_analysis(out) -> list[dict]:
-    """An analysis folder as a list of its images, the most missed objects first: ``{"image",
-    "objects", "missed", "verdicts": {verdict: n}, "errors": {type: n}}`` (the GUI's browser)."""
-    from collections import Counter
-
-    p = Path(out)
-    if not (p / RESULTS).is_file():
-        raise LensError(p, f"not an analysis folder (no {RESULTS})")
-    rows = []
-    for line in read_lines(p / RESULTS).values():
-        r = json.loads(line)
-        v = Counter(o["verdict"] for o in r["truth"] if o["verdict"] is not None)
-        rows.append({"image": r["image"], "objects": sum(v.values()), "missed": sum(v.values()) - v["detected"],
-                     "verdicts": dict(v), "errors": dict(Counter(d["error"] for d in r["detections"]))})
-    rows.sort(key=lambda row: (-row["missed"], -row["objects"], row["image"]))
-    return rows
 
 
 def verdict_table(summary: dict) -> str:

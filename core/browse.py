@@ -1,5 +1,5 @@
 """An analysis folder (the OUT of ``rcnn-lens analyze``) as the app browses it, Qt-free: its images
-with the most missed objects first (core.analyze.read_analysis), each image's path found again
+with the most missed objects first (core.analysis_files.read_analysis), each image's path found again
 (analyze records them as it was given them, often relative to where it ran), the annotations,
 model and thresholds it recorded (so a click shows the image with the same truth and verdicts),
 and its summary line."""
@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analyze import RESULTS, SETTINGS, SUMMARY, read_analysis
+from .analysis_files import RESULTS, SETTINGS, SUMMARY, read_analysis
 from .errors import LensError
 
 

@@ -14,19 +14,16 @@ anchors, proposals and RoIs are compared in the model frame with the truth resiz
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
-from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou, clip_boxes_to_image
 
+from .anchor_evidence import AnchorEvidence, anchor_evidence, trace_state, truth_in_model_frame
+from .matching import match, tide_errors
 from .stages import KEPT, LOW_SCORE, OVER_TOP_N, SMALL, STATUS_NAMES, SUPPRESSED
-from .verdicts import COVER_IOU, TIDE_BG, TIDE_FG, DetectionError, Diagnosis, ObjectPath
-
-POSITIVES_KEPT = 64  # positive anchor indices kept per object, for drawing
-_CHUNK = 16  # objects per IoU block against all anchors (memory: chunk x anchors floats)
+from .verdicts import COVER_IOU, DetectionError, Diagnosis, ObjectPath
 
 # how far a box got: a higher value survived more of torchvision's filters, in their order
 _RPN_PROGRESS = {SMALL: 1, LOW_SCORE: 2, SUPPRESSED: 3, OVER_TOP_N: 4, KEPT: 5}
@@ -37,195 +34,6 @@ _BOX_VERDICT = {1: ("box_cut", "size"), 2: ("box_suppressed", None), 3: ("box_cu
 # the same as lookup tables indexed by status code (0 where a status cannot occur)
 _RPN_LUT = np.array([_RPN_PROGRESS.get(c, 0) for c in range(len(STATUS_NAMES))], np.int64)
 _BOX_LUT = np.array([_BOX_PROGRESS.get(c, 0) for c in range(len(STATUS_NAMES))], np.int64)
-
-
-@dataclass(frozen=True, eq=False)
-class AnchorEvidence:
-    """The threshold-independent part of a diagnosis, per object (computed once per image):
-    the best anchor and its IoU, the anchors the RPN's own Matcher labels positive, and the anchors
-    whose decoded RPN box (clipped, before any filter) covers the object (IoU >= 0.5)."""
-
-    boxes_model: np.ndarray  # [N, 4] truth in the model frame
-    best_anchor_iou: np.ndarray  # [N] float32
-    best_anchor: np.ndarray  # [N] int64 index into the concatenated anchors
-    positives: np.ndarray | None  # [N] int64, None without a model
-    positive_anchors: tuple  # per object: int64 indices (by IoU, at most POSITIVES_KEPT)
-    decoded_best_iou: np.ndarray | None  # [N] float32; None without the trace's tensors
-    decoded_best: np.ndarray | None  # [N] int64
-    covering: tuple | None  # per object: int64 anchor indices whose decoded box covers it
-
-    def __len__(self) -> int:
-        return int(self.best_anchor_iou.shape[0])
-
-
-def truth_in_model_frame(tr, boxes: np.ndarray) -> torch.Tensor:
-    """Original-pixel xyxy -> the model frame, as torchvision's transform resizes targets."""
-    t = torch.as_tensor(np.asarray(boxes, np.float32).reshape(-1, 4))
-    return resize_boxes(t, tuple(tr.meta.original_size), tuple(tr.meta.resized_size))
-
-
-def _state(tr):
-    st = tr._state
-    if st is None:
-        return None
-    return st[0] if isinstance(st, tuple) else st
-
-
-@torch.inference_mode()
-def model_anchors(tr, model=None) -> torch.Tensor:
-    """[A, 4] the trace's anchors in the batch frame: the model's own AnchorGenerator on the
-    trace's feature maps when the trace holds them, else the trace's numpy anchors."""
-    state = _state(tr)
-    model = model or (state.model if state is not None else None)
-    if state is not None and model is state.model and getattr(state, "anchors", None) is not None:
-        return state.anchors  # the generator's own output, kept by the trace
-    if state is not None and model is not None:
-        feats = list(state.features.values())
-        bh, bw = tr.meta.batch_size
-        dev = feats[0].device
-        tensors = torch.zeros((), device=dev, dtype=feats[0].dtype).expand(1, 3, bh, bw)
-        return model.module.rpn.anchor_generator(ImageList(tensors, list(state.image_sizes)), feats)[0]
-    return torch.from_numpy(np.concatenate([a.anchors() for a in tr.anchors]).astype(np.float32))
-
-
-@torch.inference_mode()
-def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
-    """Best anchor IoU, the RPN Matcher's positive anchors (``model.rpn.proposal_matcher`` with its
-    thresholds and ``allow_low_quality_matches``, as ``rpn.assign_targets_to_anchors`` calls it) and
-    the covering decoded RPN boxes of every truth object. ``model`` defaults to the trace's own."""
-    state = _state(tr)
-    model = model or (state.model if state is not None else None)
-    gt = truth_in_model_frame(tr, truth.boxes)
-    n = int(gt.shape[0])
-    anchors = model_anchors(tr, model)
-    dev = anchors.device
-    gt_d = gt.to(dev)
-    empty = np.zeros(0, np.int64)
-    best_iou = np.zeros(n, np.float32)
-    best = np.full(n, -1, np.int64)
-    positives = None
-    pos_idx = tuple(empty for _ in range(n))
-    if n and anchors.shape[0]:
-        # The [N, A] quality matrix assign_targets_to_anchors computes (box_iou), on the columns of
-        # the anchors that overlap an object: every other column is 0. The Matcher decides a column
-        # from that column and each object's best IoU, so on these columns it matches as on all of
-        # them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
-        # (else its best is 0, its low-quality matches are zero columns: the full matrix is made).
-        cols, quality = _overlap_iou(gt_d, anchors)
-        if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
-            quality = torch.zeros((n, anchors.shape[0]), dtype=quality.dtype, device=dev).index_copy_(1, cols, quality)
-            cols = torch.arange(anchors.shape[0], device=dev)
-        v, i = quality.max(1)
-        best_iou, best = v.float().cpu().numpy(), cols[i].cpu().numpy().astype(np.int64)
-        if model is not None:
-            matched = model.module.rpn.proposal_matcher(quality)  # per column of ``quality``
-            k = torch.nonzero(matched >= 0).flatten()  # positive anchors, ascending
-            obj = matched[k]
-            positives = torch.bincount(obj, minlength=n).cpu().numpy().astype(np.int64)
-            # per object, its positives by IoU descending (ties: anchor order), in one sort
-            q = quality[obj, k].cpu().numpy()
-            idx_np, obj_np = cols[k].cpu().numpy().astype(np.int64), obj.cpu().numpy()
-            order = np.lexsort((idx_np, -q, obj_np))
-            starts = np.concatenate([[0], np.cumsum(positives)[:-1]])
-            pos_idx = tuple(idx_np[order[s:s + min(c, POSITIVES_KEPT)]] for s, c in zip(starts, positives))
-        del quality
-    elif model is not None:
-        positives = np.zeros(n, np.int64)
-    dec_best_iou = dec_best = covering = None
-    if state is not None:
-        decoded = clip_boxes_to_image(state.proposals, state.image_sizes[0])
-        dec_best_iou = np.zeros(n, np.float32)
-        dec_best = np.full(n, -1, np.int64)
-        cov = []
-        for s in range(0, n, _CHUNK):
-            cols, iou = _overlap_iou(gt_d[s:s + _CHUNK], decoded)  # box_iou on the decoded boxes that overlap
-            if decoded.shape[0]:
-                if cols.numel():
-                    v, i = iou.max(1)
-                    # a row of zeros: box_iou over all boxes would name the first box
-                    i = torch.where(v > 0, cols[i], torch.zeros_like(i))
-                else:
-                    v, i = torch.zeros(iou.shape[0]), torch.zeros(iou.shape[0], dtype=torch.int64)
-                dec_best_iou[s:s + _CHUNK] = v.cpu().numpy()
-                dec_best[s:s + _CHUNK] = i.cpu().numpy()
-            rows, k = torch.nonzero(iou >= COVER_IOU, as_tuple=True)  # row-major: each row's columns ascending
-            counts = torch.bincount(rows, minlength=iou.shape[0]).tolist()
-            cov += [c.numpy() for c in cols[k].cpu().to(torch.int64).split(counts)]
-        covering = tuple(cov)
-    return AnchorEvidence(gt.numpy(), best_iou, best, positives, pos_idx, dec_best_iou, dec_best, covering)
-
-
-def _overlap_iou(gt: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cols, iou): the indices of the ``boxes`` that overlap at least one of ``gt`` (ascending)
-    and torchvision's ``box_iou(gt, boxes[cols])`` with 0/0 taken as 0. Every other pair has IoU
-    exactly 0, so this is the full matrix's content at a fraction of its cost (most anchors and
-    decoded boxes lie far from every object)."""
-    hit = ((boxes[None, :, 0] < gt[:, None, 2]) & (boxes[None, :, 2] > gt[:, None, 0])
-           & (boxes[None, :, 1] < gt[:, None, 3]) & (boxes[None, :, 3] > gt[:, None, 1])).any(0)
-    cols = torch.nonzero(hit).flatten()
-    return cols, box_iou(gt, boxes[cols]).nan_to_num_(0.0)
-
-
-# ---------------------------------------------------------------- matching and TIDE
-
-def match(iou: np.ndarray, gt_labels: np.ndarray, det_labels: np.ndarray, det_scores: np.ndarray,
-          thresh: float = COVER_IOU) -> tuple[np.ndarray, np.ndarray]:
-    """COCO's greedy matching: detections by descending score, each to the unmatched object of its
-    class with the highest IoU >= ``thresh``. ``iou`` is [objects, detections]. Returns
-    (gt_det [N], det_gt [D]), -1 where unmatched."""
-    n, d = iou.shape
-    gt_det = np.full(n, -1, np.int64)
-    det_gt = np.full(d, -1, np.int64)
-    if n == 0 or d == 0:
-        return gt_det, det_gt
-    for j in np.argsort(-np.asarray(det_scores), kind="stable"):
-        ok = (gt_labels == det_labels[j]) & (gt_det < 0) & (iou[:, j] >= thresh)
-        if ok.any():
-            g = int(np.argmax(np.where(ok, iou[:, j], -1.0)))
-            gt_det[g] = j
-            det_gt[j] = g
-    return gt_det, det_gt
-
-
-def tide_errors(iou: np.ndarray, gt_labels: np.ndarray, det_labels: np.ndarray, det_gt: np.ndarray,
-                fg: float = TIDE_FG, bg: float = TIDE_BG) -> list[tuple[str, int | None]]:
-    """TIDE's error type of each detection (``tidecv``'s rules and order, box mode): matched = tp;
-    else loc (same-class max IoU in [bg, fg]), cls (other-class IoU >= fg), dupe (same-class IoU >=
-    fg with a matched object), bkg (max IoU <= bg), else both. Returns (type, object index)."""
-    n, d = iou.shape
-    out: list[tuple[str, int | None]] = []
-    used = np.zeros(n, bool)
-    used[det_gt[det_gt >= 0]] = True
-    for j in range(d):
-        if det_gt[j] >= 0:
-            out.append(("tp", int(det_gt[j])))
-            continue
-        if n == 0:
-            out.append(("bkg", None))
-            continue
-        same = gt_labels == det_labels[j]
-        col = iou[:, j]
-        cls_iou = np.where(same, col, 0.0)
-        g = int(np.argmax(cls_iou))
-        if bg <= cls_iou[g] <= fg:
-            out.append(("loc", g))
-            continue
-        other = np.where(~same, col, 0.0)
-        g = int(np.argmax(other))
-        if other[g] >= fg:
-            out.append(("cls", g))
-            continue
-        dup = np.where(same & used, col, 0.0)
-        g = int(np.argmax(dup))
-        if dup[g] >= fg:
-            out.append(("dupe", g))
-            continue
-        g = int(np.argmax(col))
-        if col[g] <= bg:
-            out.append(("bkg", None))
-            continue
-        out.append(("both", g))
-    return out
 
 
 # ---------------------------------------------------------------- the verdicts
@@ -434,7 +242,7 @@ def _box(b) -> tuple:
 
 
 def _decoded_box(tr, anchor: int):
-    state = _state(tr)
+    state = trace_state(tr)
     if state is None:
         return None
     box = clip_boxes_to_image(state.proposals[anchor:anchor + 1], state.image_sizes[0])
@@ -491,7 +299,7 @@ class LiveDiagnosis:
 
     def __call__(self, tr, truth):
         """The trace with ``truth`` and its ``diagnosis`` attached."""
-        key = (id(_state(tr)), id(truth))
+        key = (id(trace_state(tr)), id(truth))
         if key != self._key or self._evidence is None:
             self._evidence = anchor_evidence(tr, truth)
             self._key = key

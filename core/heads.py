@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torchvision.models.detection.roi_heads import keypointrcnn_inference, maskrcnn_inference
 
+from .filters import to_np
 from .stages import KeypointHead, MaskHead
 
 # COCO person keypoints (torchvision's KeypointRCNN weights meta "keypoint_names") and the skeleton
@@ -39,17 +40,13 @@ class Outputs:
     kp_scores: torch.Tensor | None = None  # [K, N]
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
 def pool_levels(pool, features, rois, image_sizes) -> tuple[np.ndarray, tuple[str, ...]]:
     """The level each RoI pooled from (MultiScaleRoIAlign's LevelMapper) and the pooled levels."""
     names = tuple(k for k in features if k in pool.featmap_names)
     mapper = getattr(pool, "map_levels", None)
     if mapper is None or len(names) == 1:
         return np.zeros(rois.shape[0], np.int64), names
-    return _np(mapper([rois])).astype(np.int64), names
+    return to_np(mapper([rois])).astype(np.int64), names
 
 
 def has_heads(module) -> bool:
@@ -107,7 +104,7 @@ def postprocess(module, det: dict, out: Outputs, image_sizes, original_size) -> 
             x0, y0, x1, y1 = _nonzero_window(m[0])
             crop = m[0, y0:y1, x0:x1]
             windows.append((x0, y0, x1, y1))
-            crops.append(_np(crop).astype(np.float32, copy=False).ravel())
+            crops.append(to_np(crop).astype(np.float32, copy=False).ravel())
             areas.append(int((crop > 0.5).sum()))
         if k == 0:
             break
@@ -119,7 +116,7 @@ def postprocess(module, det: dict, out: Outputs, image_sizes, original_size) -> 
         parts["pasted_offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         parts["area"] = np.asarray(areas, np.int64)
     if out.kp_xy is not None:
-        parts["keypoints_image"] = _np(torch.cat(kps)) if kps else np.zeros((0, out.kp_xy.shape[1], 3), np.float32)
+        parts["keypoints_image"] = to_np(torch.cat(kps)) if kps else np.zeros((0, out.kp_xy.shape[1], 3), np.float32)
     return torch.cat(boxes) if boxes else det["boxes"], parts
 
 
@@ -136,12 +133,12 @@ def stages(module, features, image_sizes, rois: torch.Tensor, rois_image: np.nda
     """The trace's MaskHead and KeypointHead from the heads' outputs and the postprocess parts."""
     rh = module.roi_heads
     masks = kps = None
-    r = _np(rois)
+    r = to_np(rois)
     if out.mask_probs is not None:
         masks = MaskHead(
             rois=r, rois_image=rois_image, **_pool_meta(rh.mask_roi_pool, features, rois, image_sizes),
-            pooled=_np(out.mask_pooled), logits=_np(out.mask_logits), labels=_np(labels).astype(np.int64),
-            probs=_np(out.mask_probs[:, 0]), pasted_boxes=parts["pasted_boxes"], pasted=parts["pasted"],
+            pooled=to_np(out.mask_pooled), logits=to_np(out.mask_logits), labels=to_np(labels).astype(np.int64),
+            probs=to_np(out.mask_probs[:, 0]), pasted_boxes=parts["pasted_boxes"], pasted=parts["pasted"],
             pasted_offsets=parts["pasted_offsets"], area=parts["area"], image_size=tuple(original_size))
     if out.kp_xy is not None:
         n = int(out.kp_xy.shape[1])
@@ -150,6 +147,6 @@ def stages(module, features, image_sizes, rois: torch.Tensor, rois_image: np.nda
         skeleton = COCO_SKELETON if names == COCO_KEYPOINTS else ()
         kps = KeypointHead(
             rois=r, rois_image=rois_image, **_pool_meta(rh.keypoint_roi_pool, features, rois, image_sizes),
-            pooled=_np(out.kp_pooled), heatmaps=_np(out.kp_logits), keypoints=_np(out.kp_xy),
-            keypoints_image=parts["keypoints_image"], scores=_np(out.kp_scores), names=names, skeleton=skeleton)
+            pooled=to_np(out.kp_pooled), heatmaps=to_np(out.kp_logits), keypoints=to_np(out.kp_xy),
+            keypoints_image=parts["keypoints_image"], scores=to_np(out.kp_scores), names=names, skeleton=skeleton)
     return masks, kps

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.transform import resize_boxes
@@ -21,14 +20,13 @@ from torchvision.ops import boxes as box_ops
 
 from . import heads as heads_mod
 from .errors import ModelError
+from .filters import dropped_mask, filter_proposals, mark_dropped, suppression, to_np
 from .images import as_image
 from .models import LoadedModel
 from .stages import (
     KEPT,
-    LOW_SCORE,
     OVER_TOP_N,
     SMALL,
-    SUPPRESSED,
     AnchorLevel,
     BoxHead,
     Detections,
@@ -36,7 +34,6 @@ from .stages import (
     ImageMeta,
     Lazy,
     ModelCheck,
-    Proposals,
     RPNLevel,
     Trace,
 )
@@ -118,10 +115,6 @@ class _Clock:
             raise Cancelled(f"after {name}")
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
 def _run_backbone(backbone, x: torch.Tensor):
     """The backbone's forward; for torchvision's BackboneWithFPN, body and FPN apart."""
     if isinstance(backbone, BackboneWithFPN) and type(backbone).forward is BackboneWithFPN.forward:
@@ -167,7 +160,7 @@ def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
             batch_size=(int(images.tensors.shape[-2]), int(images.tensors.shape[-1])),
             image_mean=tuple(float(v) for v in m.transform.image_mean),
             image_std=tuple(float(v) for v in m.transform.image_std),
-            input=_np(images.tensors[0]),
+            input=to_np(images.tensors[0]),
         )
         feature_levels = _feature_levels(features, body, kind, meta)
         anchor_levels, rpn_levels = _anchor_levels(m.rpn.anchor_generator, features, objectness, deltas,
@@ -218,7 +211,7 @@ def retrace(tr: Trace, cancel=None, **params) -> Trace:
 def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
     m = state.model.module
     p = tr.params
-    proposals, kept = _filter_proposals(state, tr.meta, p, m.rpn.min_size)
+    proposals, kept = filter_proposals(state, tr.meta, p, m.rpn.min_size)
     clock.lap("rpn_filter")
     rois = kept.to(state.proposals.device)
     pool = m.roi_heads.box_roi_pool
@@ -235,93 +228,14 @@ def _after_rpn(tr: Trace, state: _State, clock: _Clock) -> Trace:
     out_size = pool.output_size
     out_size = (out_size, out_size) if isinstance(out_size, int) else tuple(int(v) for v in out_size)
     head = BoxHead(
-        rois=_np(rois), rois_image=tr.meta.to_image(_np(rois)), roi_level=levels, pooled_levels=names,
-        output_size=out_size, sampling_ratio=int(pool.sampling_ratio), pooled=_np(pooled),
-        features=_np(box_feats), class_logits=_np(class_logits), probs=_np(probs),
-        box_regression=_np(box_regression), refined=_np(pred_boxes),
+        rois=to_np(rois), rois_image=tr.meta.to_image(to_np(rois)), roi_level=levels, pooled_levels=names,
+        output_size=out_size, sampling_ratio=int(pool.sampling_ratio), pooled=to_np(pooled),
+        features=to_np(box_feats), class_logits=to_np(class_logits), probs=to_np(probs),
+        box_regression=to_np(box_regression), refined=to_np(pred_boxes),
         scales=tuple(float(v) for v in (getattr(pool, "scales", None) or ())))
     clock.lap("collect")
     post = _Post(pred_boxes, probs)
     return _detections(replace(tr, proposals=proposals, box_head=head), state, post, clock)
-
-
-def _filter_proposals(state: _State, meta: ImageMeta, p: dict, min_size: float):
-    """torchvision RegionProposalNetwork.filter_proposals for one image, split at each filter."""
-    obj = state.objectness.reshape(1, -1)
-    dev = obj.device
-    levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=dev)
-                        for i, n in enumerate(state.num_anchors_per_level)])
-    top, offset = [], 0
-    pre_n = int(p["rpn_pre_nms_top_n_test"])
-    for ob in obj.split(state.num_anchors_per_level, 1):
-        k = det_utils._topk_min(ob, pre_n, 1)
-        _, idx = ob.topk(k, dim=1)
-        top.append(idx + offset)
-        offset += ob.shape[1]
-    top_idx = torch.cat(top, dim=1)[0]
-    logits = state.objectness[top_idx]
-    lvl = levels[top_idx]
-    boxes = box_ops.clip_boxes_to_image(state.proposals[top_idx], state.image_sizes[0])
-    scores = torch.sigmoid(logits)
-    n = boxes.shape[0]
-    status = torch.full((n,), KEPT, dtype=torch.int8)
-    idx = box_ops.remove_small_boxes(boxes, min_size)
-    status[_dropped(n, idx).cpu()] = SMALL
-    ok = torch.where(scores[idx] >= float(p["rpn_score_thresh"]))[0]
-    status[idx[_dropped(idx.shape[0], ok)].cpu()] = LOW_SCORE
-    idx = idx[ok]
-    nms_thresh = float(p["rpn_nms_thresh"])
-    keep = box_ops.batched_nms(boxes[idx], scores[idx], lvl[idx], nms_thresh)
-    kept_all = idx[keep]
-    final = kept_all[: int(p["rpn_post_nms_top_n_test"])]
-    _mark_dropped(idx, kept_all, status, n)
-    status[kept_all[int(p["rpn_post_nms_top_n_test"]):].cpu()] = OVER_TOP_N
-    sup = Lazy(lambda: _suppression(boxes, lvl, idx, kept_all, nms_thresh))
-    b = _np(boxes)
-    prop = Proposals(
-        boxes=b, boxes_image=meta.to_image(b), scores=_np(scores), status=status.numpy(),
-        keep=_np(final).astype(np.int64), _suppression=sup, level=_np(lvl), anchor=_np(top_idx), logits=_np(logits))
-    return prop, boxes[final]
-
-
-def _dropped(n: int, keep: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of the n positions a filter's ``keep`` indices left out."""
-    mask = torch.ones(n, dtype=torch.bool, device=keep.device)
-    mask[keep] = False
-    return mask
-
-
-def _mark_dropped(candidates, kept, status, n) -> None:
-    status[candidates[_dropped(n, kept)[candidates]].cpu()] = SUPPRESSED
-
-
-@torch.inference_mode()
-def _suppression(boxes, groups, candidates, kept, thresh):
-    """For each candidate NMS dropped: the first kept box (descending score) of its group whose
-    IoU exceeds ``thresh`` - the one greedy NMS suppressed it with - and that IoU."""
-    n = boxes.shape[0]
-    sup_by = np.full(n, -1, np.int64)
-    sup_iou = np.zeros(n, np.float32)
-    is_kept = torch.zeros(n, dtype=torch.bool, device=boxes.device)
-    is_kept[kept] = True
-    dropped = candidates[~is_kept[candidates]]
-    if dropped.numel() == 0 or kept.numel() == 0:
-        return sup_by, sup_iou
-    g_drop, g_kept = groups[dropped], groups[kept]
-    for g in torch.unique(g_drop):
-        d = dropped[g_drop == g]
-        k = kept[g_kept == g]
-        if k.numel() == 0:
-            continue
-        iou = box_ops.box_iou(boxes[d], boxes[k])
-        over = iou > thresh
-        first = over.to(torch.uint8).argmax(1)
-        has = over.any(1)
-        d_np, first_np, has_np = _np(d), _np(first), _np(has)
-        k_np = _np(k)
-        sup_by[d_np[has_np]] = k_np[first_np[has_np]]
-        sup_iou[d_np[has_np]] = _np(iou[torch.arange(d.numel(), device=iou.device), first])[has_np]
-    return sup_by, sup_iou
 
 
 def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
@@ -343,24 +257,24 @@ def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
     n = boxes.shape[0]
     status = torch.full((n,), KEPT, dtype=torch.int8)
     small_keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-    status[_dropped(n, small_keep).cpu()] = SMALL
+    status[dropped_mask(n, small_keep).cpu()] = SMALL
     nms_thresh = float(p["box_nms_thresh"])
     keep = box_ops.batched_nms(boxes[small_keep], scores[small_keep], labels[small_keep], nms_thresh)
     kept_all = small_keep[keep]
     final = kept_all[: int(p["box_detections_per_img"])]
-    _mark_dropped(small_keep, kept_all, status, n)
+    mark_dropped(small_keep, kept_all, status, n)
     status[kept_all[int(p["box_detections_per_img"]):].cpu()] = OVER_TOP_N
-    sup = Lazy(lambda: _suppression(boxes, labels, small_keep, kept_all, nms_thresh))
+    sup = Lazy(lambda: suppression(boxes, labels, small_keep, kept_all, nms_thresh))
     final_det = {"boxes": boxes[final], "scores": scores[final], "labels": labels[final]}
     masks = keypoints = None
     if heads_mod.has_heads(m):
         final_boxes, masks, keypoints = _heads(state, post, final_det, roi_index[final], clock)
     else:
-        final_boxes = _np(m.transform.postprocess([final_det], state.image_sizes, [state.original_size])[0]["boxes"])
-    b = _np(boxes)
+        final_boxes = to_np(m.transform.postprocess([final_det], state.image_sizes, [state.original_size])[0]["boxes"])
+    b = to_np(boxes)
     det = Detections(
-        boxes=b, boxes_image=_np(resize_boxes(boxes, state.image_sizes[0], state.original_size)),
-        scores=_np(scores), status=status.numpy(), keep=_np(final).astype(np.int64), _suppression=sup, label=_np(labels), proposal=_np(roi_index),
+        boxes=b, boxes_image=to_np(resize_boxes(boxes, state.image_sizes[0], state.original_size)),
+        scores=to_np(scores), status=status.numpy(), keep=to_np(final).astype(np.int64), _suppression=sup, label=to_np(labels), proposal=to_np(roi_index),
         final_boxes_image=final_boxes)
     clock.lap("postprocess")
     timings = dict(tr.timings_ms)
@@ -371,13 +285,13 @@ def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
 def _heads(state: _State, post: _Post, det: dict, rois_index: torch.Tensor, clock: _Clock):
     """Mask/keypoint heads on the final detections, then postprocess; reused by a retrace whose
     final detections are the same candidates in the same order (same batch, same result)."""
-    key = (tuple(_np(rois_index).tolist()), tuple(_np(det["labels"]).tolist()))
+    key = (tuple(to_np(rois_index).tolist()), tuple(to_np(det["labels"]).tolist()))
     if key in post.heads:
         return post.heads[key]
     m = state.model.module
     out = heads_mod.run(m, state.features, state.image_sizes, det["boxes"], det["labels"], clock)
     final_boxes, parts = heads_mod.postprocess(m, det, out, state.image_sizes, state.original_size)
-    final_np = _np(final_boxes)
+    final_np = to_np(final_boxes)
     masks, keypoints = heads_mod.stages(m, state.features, state.image_sizes, det["boxes"], final_np, det["labels"],
                                         out, parts, state.original_size, state.model.keypoint_names)
     post.heads.clear()
@@ -394,7 +308,7 @@ def _feature_levels(features, body, kind, meta: ImageMeta) -> dict:
         h, w = int(t.shape[-2]), int(t.shape[-1])
         sy, sx = bh // h, bw // w  # the anchor generator's stride: cell (r, c) is centred on (c*sx, r*sy)
         valid = (min(h, -(-rh // sy)), min(w, -(-rw // sx)))  # cells whose centre lies on the image
-        out[name] = FeatureLevel(name, k, _np(t[0]), (sy, sx), valid)
+        out[name] = FeatureLevel(name, k, to_np(t[0]), (sy, sx), valid)
 
     for name, t in features.items():
         add(str(name), t, kind)
@@ -414,11 +328,11 @@ def _anchor_levels(gen, features, objectness, deltas, meta: ImageMeta, per_level
     for i, (name, o, d) in enumerate(zip(names, objectness, deltas)):
         h, w = int(o.shape[-2]), int(o.shape[-1])
         stride = (bh // h, bw // w)  # as AnchorGenerator.forward computes it
-        cell = _np(gen.cell_anchors[i]).astype(np.float32) if gen.cell_anchors else None
+        cell = to_np(gen.cell_anchors[i]).astype(np.float32) if gen.cell_anchors else None
         levels.append(AnchorLevel(
             name=name, grid=(h, w), stride=stride,
             sizes=tuple(float(s) for s in sizes[i]), aspect_ratios=tuple(float(r) for r in ratios[i]),
             cell_anchors=cell, offset=offset))
-        rpn.append(RPNLevel(name, _np(o[0]), _np(d[0])))
+        rpn.append(RPNLevel(name, to_np(o[0]), to_np(d[0])))
         offset += per_level[i]
     return tuple(levels), tuple(rpn)

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 import core
-from core.analyze import RESULTS, analyze, read_analysis, read_lines
+from core.analysis_files import RESULTS, read_analysis, read_lines
+from core.analyze import analyze
 from core.chart import draw
 from core.demo.dataset import write_dataset
 from core.errors import LensError

@@ -193,7 +193,8 @@ def test_truth_panel_verdicts_filters_path_and_a_threshold(make_window, qtbot, d
 
 
 def test_an_analysis_folder_opens_sorted_and_a_click_opens_its_image(make_window, qtbot, tmp_path, monkeypatch):
-    from core.analyze import analyze, read_analysis
+    from core.analysis_files import read_analysis
+    from core.analyze import analyze
 
     (tmp_path / "imgs").mkdir()
     (tmp_path / "ann").mkdir()
