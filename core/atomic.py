@@ -12,8 +12,9 @@ from .errors import LensError
 _UMASK_LOCK = threading.Lock()
 
 
-def _umask() -> int:
-    with _UMASK_LOCK:  # reading the umask means setting it: never two threads at once
+def umask() -> int:
+    """The process's umask (reading it means setting it: under a lock, never two threads at once)."""
+    with _UMASK_LOCK:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
@@ -31,7 +32,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a normal new file respects the umask
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; a normal new file respects the umask
         os.replace(tmp, p)
     except OSError as err:
         try:

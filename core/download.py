@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from .atomic import umask
 from .errors import WeightsError
 
 CHUNK = 1 << 16
@@ -36,12 +37,6 @@ def hash_prefix_of(name: str) -> str | None:
 
     match = torch.hub.HASH_REGEX.search(name)
     return match.group(1) if match else None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _watch(resp, cancel) -> threading.Event:
@@ -132,7 +127,7 @@ def fetch(url: str, dst: str | os.PathLike, *, hash_prefix: str | None = None,
         if hash_prefix and not digest.startswith(hash_prefix):
             raise WeightsError(dst.name, f"download failed: sha256 {digest[:len(hash_prefix)]}... does not match "
                                          f"the expected {hash_prefix}; nothing was saved")
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, dst)
     finally:
         stop.set()

@@ -24,6 +24,7 @@ from pathlib import Path
 from .engine import ENRICH, Engine, Job, handler
 from .errors import LensError
 from .parts import withhold
+from .truth_state import check_seed
 
 # per-anchor arrays (about 200k anchors for ResNet-50 FPN: 4.5 MB more per trace and retrace) that only
 # the anchor targets, the loss and a selected object's training part read: sent when those ask; the
@@ -36,9 +37,7 @@ def options(raw) -> dict:
     """The truth options of a request body (defaults: find the truth beside the image, seed 0)."""
     raw = raw if isinstance(raw, dict) else {}
     ann = raw.get("annotations")
-    seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise LensError("seed", f"{seed!r}: must be an integer >= 0")
+    seed = check_seed(raw.get("seed", 0))
     return {"annotations": str(ann) if ann else None, "seed": seed, "enabled": bool(raw.get("enabled", True))}
 
 
@@ -82,14 +81,11 @@ def read_truth(full, annotations: str | None, said: set | None = None):
     try:
         truth = find_for_image(name, size, classes, annotations) if annotations else None
         if truth is None:
+            truth = find_for_image(name, size, classes)  # beside the image
             if annotations:
-                here = find_for_image(name, size, classes)
                 notes.append(("status", {"text": f"{Path(name).name}: no entry in {Path(annotations).name}"
-                                                 + ("; using the annotations beside it" if here is not None
+                                                 + ("; using the annotations beside it" if truth is not None
                                                     else "; shown without truth")}))
-                truth = here
-            else:
-                truth = find_for_image(name, size, classes)
     except LensError as err:
         return None, [("error", {"kind": "truth", "message": str(err)})]
     if truth is not None:

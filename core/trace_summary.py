@@ -60,9 +60,10 @@ def _fmt(shape) -> str:
     return " x ".join(str(v) for v in shape)
 
 
-def pipeline_rows(tr) -> list[tuple]:
-    """(stage, tensor shape, count, ms or None) per row, in the order the model runs them."""
-    s = trace_summary(tr, tr.meta.name)
+def pipeline_rows(tr, s: dict | None = None) -> list[tuple]:
+    """(stage, tensor shape, count, ms or None) per row, in the order the model runs them; ``s`` is
+    the trace's ``trace_summary`` where the caller already has it."""
+    s = s or trace_summary(tr, tr.meta.name)
     t = tr.timings_ms
     (h, w), (rh, rw) = s["image_size"], s["transform"]["resized_size"]
     rows = [("input", _fmt([3, *s["transform"]["batch_size"]]), f"{w}x{h} -> {rw}x{rh} (W x H)", t.get("transform", 0.0))]
@@ -100,7 +101,7 @@ def pipeline_rows(tr) -> list[tuple]:
 def trace_table(tr, image_name: str) -> str:
     """A readable table like the seed notebook's printouts: stage, tensor shape, count, ms."""
     s = trace_summary(tr, image_name)
-    rows = pipeline_rows(tr)
+    rows = pipeline_rows(tr, s)
     w0 = max(len(r[0]) for r in rows)
     w1 = max(max(len(r[1]) for r in rows), 5)
     out = [f"{image_name}  [{tr.model}, weights {tr.weights}]",

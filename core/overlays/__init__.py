@@ -78,11 +78,6 @@ def stage_module(stage: str):
     return REGISTRY[stage].module
 
 
-def has_stage(trace, stage: str) -> bool:
-    """Whether this trace has the stage (masks/keypoints only for models with those heads)."""
-    return stage in REGISTRY and REGISTRY[stage].available(trace)
-
-
 def layers_for(trace, stage: str, settings: dict | None = None):
     """The StageLayers of one stage; ``settings`` is that stage's dict (defaults filled in)."""
     full = merged({stage: settings or {}})
@@ -98,5 +93,5 @@ def all_layers(trace, stages=None, settings: dict | None = None) -> list:
             if st in want and (REGISTRY[st].available(trace) or REGISTRY[st].say_absent)]
 
 
-__all__ = ["REGISTRY", "Stage", "register", "available", "has_stage", "layers_for", "all_layers", "stage_module",
+__all__ = ["REGISTRY", "Stage", "register", "available", "layers_for", "all_layers", "stage_module",
            "defaults", "merged", "STAGES", "EXTRA_STAGES", "TRAINING_STAGES", "ALL_STAGES"]

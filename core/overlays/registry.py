@@ -41,10 +41,6 @@ def register(stage: Stage) -> Stage:
     return stage
 
 
-def names() -> list[str]:
-    return list(REGISTRY)
-
-
 def available(trace) -> list[str]:
     """The stages this trace has (all of them when there is no trace yet)."""
     return [n for n, s in REGISTRY.items() if trace is None or s.available(trace)]

@@ -71,7 +71,8 @@ def make_window(qtbot, qsettings):
 
 
 def grab(widget) -> np.ndarray:
-    img = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB888)
+    img = widget.grab().toImage()
+    img = img.convertToFormat(img.Format.Format_RGB888)
     w, h = img.width(), img.height()
     arr = np.frombuffer(img.constBits(), np.uint8, img.bytesPerLine() * h).reshape(h, img.bytesPerLine())
     return arr[:, : w * 3].reshape(h, w, 3).copy()
