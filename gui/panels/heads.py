@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDoubleSpinBox
 
+from .combos import refill
+
 
 class HeadControls:
     def _build_masks(self, form, stage):
@@ -51,12 +53,5 @@ class HeadControls:
             det = self.controls.get((stage, "detection"))
             if det is not None:
                 det.setMaximum(len(head) - 1 if head is not None else -1)
-        hm = self.controls.get(("keypoints", "heatmap"))
-        if hm is not None:
-            names = list(tr.keypoints.names) if tr.keypoints is not None else []
-            want = [None, *range(len(names))]
-            if [hm.itemData(i) for i in range(hm.count())] != want:
-                hm.clear()
-                hm.addItem("none", None)
-                for k, n in enumerate(names):
-                    hm.addItem(f"{k}: {n}", k)
+        names = list(tr.keypoints.names) if tr.keypoints is not None else []
+        refill(self.controls.get(("keypoints", "heatmap")), [("none", None), *[(f"{k}: {n}", k) for k, n in enumerate(names)]])

@@ -25,6 +25,7 @@ from core.colormaps import available
 from core.overlays import REGISTRY
 from core.overlays.settings import REDUCTIONS, bounds
 
+from .combos import refill
 from .heads import HeadControls
 from .training_rows import TrainingRows
 from .wheel import WheelGuard
@@ -240,20 +241,10 @@ class StagePanel(HeadControls, TrainingRows, QWidget):
         s = state.settings
         for stage, levels in (("features", b["feature_levels"]), ("anchors", b["anchor_levels"]),
                               ("objectness", b["anchor_levels"])):
-            c = self.controls.get((stage, "level"))
-            if c is not None and [c.itemData(i) for i in range(c.count())] != list(levels):
-                c.clear()
-                for lv in levels:
-                    c.addItem(lv, lv)
-        a = self.controls.get(("objectness", "anchor"))
-        if a is not None:
-            names = b["anchor_names"].get(s["objectness"]["level"], [])
-            want = [None, *range(len(names))]
-            if [a.itemData(i) for i in range(a.count())] != want:
-                a.clear()
-                a.addItem("max over anchors", None)
-                for k, text in enumerate(names):
-                    a.addItem(f"{k}: {text}", k)
+            refill(self.controls.get((stage, "level")), [(lv, lv) for lv in levels])
+        names = b["anchor_names"].get(s["objectness"]["level"], [])
+        refill(self.controls.get(("objectness", "anchor")),
+               [("max over anchors", None), *[(f"{k}: {text}", k) for k, text in enumerate(names)]])
         ch = self.controls.get(("features", "channel"))
         if ch is not None:
             ch.setMaximum(max(b["channels"].get(s["features"]["level"], 1) - 1, 0))

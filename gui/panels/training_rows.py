@@ -4,6 +4,8 @@ A mixin of gui.panels.stages.StagePanel (its ``_combo``/``_spin``/``_check``/``_
 
 from __future__ import annotations
 
+from .combos import refill
+
 ALL_LEVELS = "all levels"
 EVERY_OBJECT = "every object"
 
@@ -45,23 +47,14 @@ class TrainingRows:
         tr = state.trace
         levels = list(tr.levels)
         for stage, first in (("anchor_targets", ALL_LEVELS), ("loss", "the level that pays most")):
-            _fill(self.controls.get((stage, "level")), [(first, None), *[(f"level {lv}", lv) for lv in levels]])
+            refill(self.controls.get((stage, "level")), [(first, None), *[(f"level {lv}", lv) for lv in levels]])
         t = tr.truth
         objects = [(EVERY_OBJECT, None)]
         if t is not None:
             objects += [(f"{i}: {t.names[i]}" + ("" if t.known[i] else " (not a model class)"), i)
                         for i in range(len(t))]
         for stage in ("anchor_targets", "roi_targets"):
-            _fill(self.controls.get((stage, "gt")), objects)
+            refill(self.controls.get((stage, "gt")), objects)
         rois = self.controls.get(("loss", "rois"))
         if rois is not None and tr.training is not None:
             rois.setMaximum(max(len(tr.training.roi.sampled), int(state.settings["loss"]["rois"])))
-
-
-def _fill(combo, items) -> None:
-    """Refill a combo box when its choices changed (no signal: the caller holds them quiet)."""
-    if combo is None or [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count())] == items:
-        return
-    combo.clear()
-    for text, data in items:
-        combo.addItem(text, data)

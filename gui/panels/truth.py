@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 from core.truth_state import filtered, object_rows
 from core.verdicts import RULES, VERDICT_COLOURS, VERDICTS
 
+from .combos import refill
+
 COLUMNS = ("object", "verdict", "anchor", "prop.", "det.")
 HEADER_TIPS = ("index and class as annotated", "the first stage that lost it (core.diagnose)",
                "its best IoU with any anchor", "its best IoU with a proposal after NMS (what the box head sees)",
@@ -177,13 +179,13 @@ class TruthPanel(QWidget):
         items += [(f"{v.replace('_', ' ')} ({counts[v]})", v) for v in VERDICTS if v in counts]
         if None in counts:
             items.append((f"no verdict ({counts[None]})", "none"))
-        _refill_combo(self.verdict, items)
+        refill(self.verdict, items)
         for i in range(1, self.verdict.count()):
             v = self.verdict.itemData(i)
             if v in RULES:
                 self.verdict.setItemData(i, RULES[v], Qt.ItemDataRole.ToolTipRole)
         names = sorted({r["name"] for r in rows})
-        _refill_combo(self.cls, [("all classes", None), *[(n, n) for n in names]])
+        refill(self.cls, [("all classes", None), *[(n, n) for n in names]])
 
     def _refill(self) -> None:
         tr = self._trace
@@ -232,17 +234,3 @@ def _name(path: str) -> str:
 
     return Path(path).name if path else "memory"
 
-
-def _refill_combo(combo, items) -> None:
-    """New choices, keeping the current one where it is still among them (no signal)."""
-    if [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count())] == items:
-        return
-    current = combo.currentData()
-    was = combo.blockSignals(True)
-    try:
-        combo.clear()
-        for text, data in items:
-            combo.addItem(text, data)
-        combo.setCurrentIndex(max(combo.findData(current), 0) if current is not None else 0)
-    finally:
-        combo.blockSignals(was)
