@@ -47,6 +47,7 @@ class StageBuilder(QObject):
         self.waiting: dict[str, tuple] = {}  # stage -> (source, path) it waits for
         self.stopped = False
         self.inflight: str | None = None
+        self._inflight_of: tuple | None = None  # (trace, settings) the stage in flight is computed for
         self.last_build_ms = 0.0
         self._gen = 0
         self._version: dict[str, int] = {}
@@ -79,6 +80,10 @@ class StageBuilder(QObject):
         self._kick()
 
     def rebuild(self, stage: str) -> None:
+        st = self.state
+        of = self._inflight_of
+        if stage == self.inflight and of is not None and of[0] is st.trace and of[1] == st.settings.get(stage):
+            return  # already computing this very trace and settings (a trace's fitted settings)
         self._version[stage] = self._version.get(stage, 0) + 1
         if stage not in self.queue:
             self.queue.insert(0, stage)
@@ -95,7 +100,9 @@ class StageBuilder(QObject):
                 continue
             self.inflight = stage
             token = self._token(stage)
-            fut = self._pool.submit(_compute, st.trace, stage, copy.deepcopy(st.settings[stage]))
+            settings = copy.deepcopy(st.settings[stage])
+            self._inflight_of = (st.trace, copy.deepcopy(settings))
+            fut = self._pool.submit(_compute, st.trace, stage, settings)
             fut.add_done_callback(lambda f, t=token, s=stage: self._bridge.done.emit(t, s, *f.result()))
 
     def _finished(self, token, stage: str, sl, err) -> None:
