@@ -4,10 +4,6 @@ the one line wrong with an input, the presets a checkpoint fits, a COCO download
 and cancel against a loopback server standing in for the hub (RCNN_LENS_WEIGHTS_MIRROR), and a
 load of uncached COCO weights that answers one line instead of fetching."""
 
-import http.server
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from core.errors import LensError
 from core.paths import DEMO_WEIGHTS
 from core.stages import ModelCheck
 
+from ..loopback import save_whole_pickle, serve_hub
 from .test_engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,41 +101,10 @@ def test_banner_says_random_weights_and_a_check_that_failed():
 
 
 # ---------------------------------------------------------------- the engine's side
-class Hub(http.server.BaseHTTPRequestHandler):
-    """Serves ``data`` under any file name; after ``first`` bytes it waits for ``go`` (a test's
-    moment to cancel)."""
-
-    data = b""
-    first = 1 << 62
-    go = threading.Event()
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.data)))
-        self.end_headers()
-        try:
-            self.wfile.write(self.data[: self.first])
-            if self.first < len(self.data):
-                self.go.wait(60)
-                self.wfile.write(self.data[self.first:])
-        except OSError:
-            pass  # the client went away (cancelled)
-
-
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    Hub.data, Hub.first, Hub.go = b"not the weights" * 40_000, 1 << 62, threading.Event()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("RCNN_LENS_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/models/")
-    yield Hub, tmp_path / "torch" / "hub" / "checkpoints"
-    Hub.go.set()
-    server.shutdown()
-    server.server_close()
+    with serve_hub(monkeypatch, tmp_path) as h:
+        yield h
 
 
 @pytest.fixture
@@ -170,8 +136,7 @@ def test_models_and_suggest_through_the_engine(engine, hub, tmp_path):
 
 def test_a_whole_pickle_is_suggested_only_when_trusted(engine, tmp_path):
     f = tmp_path / "whole.pt"
-    subprocess.run([sys.executable, "-c", "import sys, torch; sys.path.insert(0, 'tests/core'); from tiny_models "
-                    f"import tiny_faster_rcnn; torch.save(tiny_faster_rcnn(), {str(f)!r})"], cwd=ROOT, check=True)
+    save_whole_pickle(f)
     engine.send("suggest", 1, {"path": str(f), "trust": False})
     _, _, s = engine.until(("suggested",))
     assert s["needs_trust"] and "refused: a whole pickled model" in s["error"] and s["fits"] == []
@@ -183,7 +148,7 @@ def test_a_whole_pickle_is_suggested_only_when_trusted(engine, tmp_path):
 
 
 def test_download_reports_progress_and_cancel_keeps_nothing(engine, hub):
-    h, cache = hub
+    h, cache, _ = hub
     h.first = (1 << 16) + 1000  # one chunk (a progress message), then a stall
     engine.send("download", 1, {"preset": PRESET})
     kind, seq, body = engine.until(("progress", "error"))
@@ -195,7 +160,7 @@ def test_download_reports_progress_and_cancel_keeps_nothing(engine, hub):
 
 
 def test_download_with_a_wrong_hash_keeps_nothing_and_a_load_never_fetches(engine, hub):
-    h, cache = hub
+    h, cache, _ = hub
     engine.send("download", 1, {"preset": PRESET})
     msgs = []
     while not msgs or msgs[-1][0] not in ("downloaded", "error"):

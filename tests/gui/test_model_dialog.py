@@ -6,11 +6,7 @@ no file; the command line's --trust; Mask R-CNN and Keypoint R-CNN rows that dra
 and heatmaps are; the banner of a model whose trace differs from model(images). Waits are on the
 window's state and the engine's replies, never sleeps."""
 
-import http.server
-import subprocess
-import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import cv2
@@ -25,6 +21,7 @@ from core.colormaps import class_colour
 from core.paths import DEMO_WEIGHTS
 from core.state import ModelChoice
 
+from ..loopback import save_whole_pickle, serve_hub
 from .conftest import view_pixels, wait_settled, wait_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,18 +158,12 @@ def test_wrapped_notes_are_never_cut_as_they_grow(qtbot, tmp_path):
         assert w.height() >= w.heightForWidth(w.width()), (w.objectName(), w.text())
 
 
-def _whole_pickle(path):
-    """A whole pickled model (torch.save(model)), made in a process of its own (no torch here)."""
-    subprocess.run([sys.executable, "-c", "import sys, torch; sys.path.insert(0, 'tests/core'); from tiny_models "
-                    f"import tiny_faster_rcnn; torch.save(tiny_faster_rcnn(), {str(path)!r})"], cwd=ROOT, check=True)
-
-
 def test_trust_from_the_command_line_never_remembered_and_suggestions_from_the_engine(make_window, scenes, qtbot,
                                                                                       qsettings, tmp_path):
     from gui.app import parse
 
     whole = tmp_path / "whole.pt"
-    _whole_pickle(whole)
+    save_whole_pickle(whole)
     args = parse(["--weights", str(whole), "--trust", scenes[0]])  # rcnn-lens --weights F --trust IMAGE
     win = make_window(args.images, model=mc.app_model(args.model, args.weights), weights=args.weights,
                       trust=args.trust)
@@ -215,40 +206,10 @@ def test_trust_from_the_command_line_never_remembered_and_suggestions_from_the_e
 
 
 # ---------------------------------------------------------------- downloads
-class Hub(http.server.BaseHTTPRequestHandler):
-    """The model hub on loopback: ``data`` under any name; after ``first`` bytes it waits for ``go``."""
-
-    data = b""
-    first = 1 << 62
-    go = threading.Event()
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.data)))
-        self.end_headers()
-        try:
-            self.wfile.write(self.data[: self.first])
-            if self.first < len(self.data):
-                self.go.wait(60)
-                self.wfile.write(self.data[self.first:])
-        except OSError:
-            pass
-
-
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    Hub.data, Hub.first, Hub.go = b"not the weights" * 40_000, 1 << 62, threading.Event()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the engine process inherits both
-    monkeypatch.setenv("RCNN_LENS_WEIGHTS_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/models/")
-    yield Hub, tmp_path / "torch" / "hub" / "checkpoints", server
-    Hub.go.set()
-    server.shutdown()
-    server.server_close()
+    with serve_hub(monkeypatch, tmp_path) as h:
+        yield h
 
 
 def _files(folder):
