@@ -6,8 +6,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -89,36 +87,6 @@ def test_no_pickle_on_either_side():
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not [n for n in names if n.split(".")[0] in ("pickle", "multiprocessing", "dill", "cloudpickle")], rel
-
-
-class Engine:
-    def __init__(self):
-        ours, theirs = socket.socketpair()
-        self.fd = theirs.fileno()
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.engine", str(self.fd)], cwd=ROOT,
-                                     pass_fds=[self.fd])
-        theirs.close()
-        self.ch = Channel(ours)
-        self.log = []
-
-    def send(self, kind, seq, body=None):
-        self.ch.send(kind, seq, body)
-
-    def until(self, kinds, seq=None):
-        """Replies up to and including the first of ``kinds`` (for ``seq``)."""
-        while True:
-            msg = self.ch.recv()
-            self.log.append(msg[:2])
-            if msg[0] in kinds and (seq is None or msg[1] == seq):
-                return msg
-
-
-@pytest.fixture
-def engine():
-    e = Engine()
-    yield e
-    e.send("quit", 0)
-    assert e.proc.wait(30) == 0
 
 
 def test_the_engines_socket_is_not_inheritable(engine):

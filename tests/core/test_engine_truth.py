@@ -14,16 +14,6 @@ from core.paths import DEMO_IMAGES
 from core.training import compute
 from core.truth import find_for_image
 
-from .test_engine import Engine
-
-
-@pytest.fixture
-def engine():
-    e = Engine()
-    yield e
-    e.send("quit", 0)
-    assert e.proc.wait(30) == 0
-
 
 def test_truth_training_and_verdicts_travel_with_the_trace(engine, tmp_path):
     from core.diagnose import anchor_evidence, diagnose

@@ -14,7 +14,7 @@ from core.paths import DEMO_WEIGHTS
 from core.stages import ModelCheck
 
 from ..loopback import save_whole_pickle, serve_hub
-from .test_engine import Engine
+from .conftest import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESET = "fasterrcnn_mobilenet_v3_large_320_fpn"
