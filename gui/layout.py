@@ -55,16 +55,21 @@ def furnish(win) -> None:
     win.status = StatusLine(win.statusBar(), win.busy)
 
 
+def add_action(win, menu, text, slot, shortcut=None, name=None, before=None) -> QAction:
+    """A menu entry (before ``before``, else last) whose shortcut works anywhere in the window."""
+    a = QAction(text, win)
+    if shortcut:
+        a.setShortcut(QKeySequence(shortcut))
+    a.triggered.connect(slot)
+    a.setObjectName(name or "")
+    menu.insertAction(before, a) if before is not None else menu.addAction(a)
+    win.addAction(a)
+    return a
+
+
 def menus(win) -> None:
     def act(menu, text, slot, shortcut=None, name=None):
-        a = QAction(text, win)
-        if shortcut:
-            a.setShortcut(QKeySequence(shortcut))
-        a.triggered.connect(slot)
-        a.setObjectName(name or "")
-        menu.addAction(a)
-        win.addAction(a)
-        return a
+        return add_action(win, menu, text, slot, shortcut, name)
 
     m = win.menuBar().addMenu("&File")
     act(m, "&Open…", win.open_dialog, QKeySequence.StandardKey.Open, "open")

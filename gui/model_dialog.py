@@ -51,6 +51,17 @@ def _row(*widgets) -> QWidget:
     return row
 
 
+def _path_row(name: str, text: str, placeholder: str, browse) -> tuple[QLineEdit, QWidget]:
+    """A path field and its Browse… button (objects ``name`` and ``name_browse``)."""
+    field = QLineEdit(text)
+    field.setObjectName(name)
+    field.setPlaceholderText(placeholder)
+    button = QPushButton("Browse…")
+    button.setObjectName(f"{name}_browse")
+    button.clicked.connect(browse)
+    return field, _row(field, button)
+
+
 class ModelDialog(QDialog):
     chosen = Signal(object)  # core.model_choice.Request
 
@@ -80,13 +91,8 @@ class ModelDialog(QDialog):
         form.addRow("Model", self.model)
         self.about = _note("about")
         form.addRow("", self.about)
-        self.builder = QLineEdit(builder)
-        self.builder.setObjectName("builder")
-        self.builder.setPlaceholderText("path/to/file.py:function  or  package.module:function")
-        browse_py = QPushButton("Browse…")
-        browse_py.setObjectName("builder_browse")
-        browse_py.clicked.connect(self._browse_builder)
-        self.builder_row = _row(self.builder, browse_py)
+        self.builder, self.builder_row = _path_row("builder", builder, "path/to/file.py:function  or  "
+                                                   "package.module:function", self._browse_builder)
         form.addRow("Builder", self.builder_row)
         self.runs_code = _note("runs_code", "warn")
         self.runs_code.setText(mc.RUNS_CODE + " The function is called with no arguments and returns a "
@@ -97,13 +103,8 @@ class ModelDialog(QDialog):
         form.addRow("Weights", self.weights)
         self.weights_note = _note("weights_note")
         form.addRow("", self.weights_note)
-        self.checkpoint = QLineEdit(checkpoint)
-        self.checkpoint.setObjectName("checkpoint")
-        self.checkpoint.setPlaceholderText("a .pt / .pth / .ckpt / .safetensors file")
-        browse = QPushButton("Browse…")
-        browse.setObjectName("checkpoint_browse")
-        browse.clicked.connect(self._browse_checkpoint)
-        self.checkpoint_row = _row(self.checkpoint, browse)
+        self.checkpoint, self.checkpoint_row = _path_row("checkpoint", checkpoint, "a .pt / .pth / .ckpt / "
+                                                         ".safetensors file", self._browse_checkpoint)
         form.addRow("Checkpoint", self.checkpoint_row)
         self.suggestion = _note("suggestion")
         self.use = QPushButton("")

@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog
 
 from core import browse
@@ -21,7 +20,7 @@ from core.errors import LensError
 from core.overlays import diagnosis as diagnosis_overlay
 from core.overlays.layers import StageLayers, Text
 
-from .layout import add_dock
+from .layout import add_action, add_dock
 from .panels.analysis import AnalysisPanel
 from .panels.truth import TruthPanel
 
@@ -111,14 +110,7 @@ class TruthSide(QObject):
         win = self.win
 
         def act(menu, text, slot, shortcut=None, name="", before=None):
-            a = QAction(text, win)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            a.setObjectName(name)
-            a.triggered.connect(slot)
-            menu.insertAction(before, a) if before is not None else menu.addAction(a)
-            win.addAction(a)
-            return a
+            return add_action(win, menu, text, slot, shortcut, name, before)
 
         bar = win.menuBar()
         file_menu = next(a.menu() for a in bar.actions() if a.menu() is not None and a.text() == "&File")
