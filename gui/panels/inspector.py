@@ -39,7 +39,7 @@ class Inspector(QWidget):
         self.table = QTreeWidget()
         self.table.setObjectName("pipeline")
         self.table.setRootIsDecorated(False)
-        self.table.setHeaderLabels(["stage", "tensor", "ms"])
+        self.table.setHeaderLabels(["stage (sizes W x H)", "tensor", "ms"])
         self.table.setUniformRowHeights(True)
         f = self.table.font()
         f.setPointSizeF(max(f.pointSizeF() - 1.0, 7.0))
@@ -91,7 +91,8 @@ class Inspector(QWidget):
         items = []
         for stage, shape, count, ms in pipeline_rows(tr):
             stage = SHORT.get(stage, stage)
-            name = f"{stage}: {count.replace(' -> ', '→')}" if count else stage
+            # the header says W x H once: the rows stay short enough to read whole (a photo's sizes)
+            name = f"{stage}: {count.replace(' -> ', '→').replace(' (W x H)', '')}" if count else stage
             shape = f"[{shape.replace(' x ', ', ')}]" if shape else ""  # a tensor's shape as torch prints it
             it = QTreeWidgetItem([name, shape, "" if ms is None else f"{ms:.0f}"])
             it.setToolTip(0, f"{name}; tensor {shape}" if shape else name)
