@@ -35,6 +35,7 @@ eval: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check core gui tests
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache

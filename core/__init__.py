@@ -8,13 +8,13 @@ Public API::
     tr2 = core.retrace(tr, box_nms_thresh=0.3)      # reruns only the stages after the change
 
 ``load_model(name, weights=..., device=..., trust=False, download=False, **torchvision keywords)``:
-``name`` is a preset of ``core.presets.PRESETS``, ``auto`` (the preset a checkpoint fits) or a user
+``name`` is a preset of ``core.models.presets.PRESETS``, ``auto`` (the preset a checkpoint fits) or a user
 builder ``path/file.py:function`` / ``package.module:function`` (runs their code); ``weights`` is
-``demo``, ``coco``, ``random``, ``random:SEED`` or a checkpoint file (``core.checkpoints``:
+``demo``, ``coco``, ``random``, ``random:SEED`` or a checkpoint file (``core.models.checkpoints``:
 ``weights_only=True``, safetensors; a whole pickled model only with ``trust``); ``device`` is
 ``cpu``, ``cuda`` or ``auto``. ``LoadedModel.summary`` says what was loaded.
 
-A ``Trace`` (``core.stages``) holds numpy arrays: image meta (original/resized/padded size and
+A ``Trace`` (``core.tracing.types``) holds numpy arrays: image meta (original/resized/padded size and
 scale), feature maps per level (FPN and the body under it), anchors per level, RPN objectness
 logits and box deltas per level, proposals before NMS (with status, level, anchor and the kept
 proposal that suppressed each dropped one, with the IoU) and after NMS (``keep``), the RoIAlign
@@ -31,8 +31,8 @@ Importing ``core`` is cheap: torch loads on first use of these names.
 
 from __future__ import annotations
 
-from .errors import ImageError, LensError, ModelError, WeightsError
-from .stages import STAGES
+from core.errors import ImageError, LensError, ModelError, WeightsError
+from core.tracing.types import STAGES
 
 __all__ = ["load_model", "trace", "retrace", "load_image", "LensError", "ImageError", "ModelError",
            "WeightsError", "STAGES", "PRESETS", "PARAMS"]
@@ -40,19 +40,23 @@ __all__ = ["load_model", "trace", "retrace", "load_image", "LensError", "ImageEr
 
 def __getattr__(name: str):
     if name == "load_model":
-        from .models import load_model
+        from core.models.load import load_model
 
         return load_model
-    if name in ("trace", "retrace", "PARAMS"):
-        from . import runner as _trace_mod
+    if name in ("trace", "retrace"):
+        from core.tracing import runner
 
-        return getattr(_trace_mod, name)
+        return getattr(runner, name)
+    if name == "PARAMS":
+        from core.models.params import PARAMS
+
+        return PARAMS
     if name == "load_image":
-        from .images import load
+        from core.tracing.images import load
 
         return load
     if name == "PRESETS":
-        from .presets import PRESETS
+        from core.models.presets import PRESETS
 
         return PRESETS
     raise AttributeError(name)

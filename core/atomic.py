@@ -7,7 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .errors import LensError
+from core.errors import LensError
 
 _UMASK_LOCK = threading.Lock()
 

@@ -13,8 +13,8 @@ from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from core.errors import LensError
-from core.parts import Missing
 from core.paths import ASSETS
+from core.tracing.parts import Missing
 
 INSTALL = ASSETS.parent
 
@@ -66,7 +66,7 @@ class Actions:
         if self.state.trace is None:
             self.error("nothing to export yet: the trace is still running")
             return False
-        from core.export import write_export
+        from core.overlays.export import write_export
 
         try:
             write_export(self.state.trace, Path(path), self.visible_stages(), self.state.settings, legend=True,
@@ -90,7 +90,7 @@ class Actions:
     def annotated_qimage(self) -> QImage | None:
         if self.state.trace is None:
             return None
-        from core.export import render_trace
+        from core.overlays.export import render_trace
 
         try:
             rgb, _, _ = render_trace(self.state.trace, self.visible_stages(), self.state.settings, legend=True)

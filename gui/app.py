@@ -41,10 +41,10 @@ def main(argv=None) -> int:
     """The ``rcnn-lens`` console script: a sub-command goes to the Qt-free core CLI, anything else
     starts the desktop app."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from core.cli import COMMANDS
+    from core.cli.main import COMMANDS
 
     if argv and argv[0] in COMMANDS:
-        from core.cli import main as cli_main
+        from core.cli.main import main as cli_main
 
         return cli_main(argv)
     args = parse(argv)
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     if args.debug:
         os.environ["RCNN_LENS_DEBUG"] = "1"  # the engine process inherits it
-    from core.model_choice import app_model
+    from core.models.choice import app_model
 
     win = MainWindow(args.images, app_model(args.model, args.weights), args.weights, args.device, trust=args.trust,
                      annotations=args.annotations, seed=args.seed)

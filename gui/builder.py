@@ -1,7 +1,7 @@
 """From the state to the view. Each stage's layer data is computed off the GUI thread (a worker
 thread: numpy reductions and colour tables release the GIL), one stage at a time, visible stages
 first; the GUI thread only turns finished layers into items. A result that a newer trace or a
-newer setting made stale is dropped. A visible stage whose arrays the engine kept (core.parts)
+newer setting made stale is dropped. A visible stage whose arrays the engine kept (core.tracing.parts)
 asks for them and is built again when they come; a hidden one waits until it is shown. Also the
 legend rows and the selection's path."""
 
@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.errors import LensError
 from core.overlays import layers_for
 from core.overlays import selection as selection_overlay
-from core.parts import Missing
+from core.tracing.parts import Missing
 
 from .view.canvas import SELECTION
 

@@ -1,5 +1,5 @@
 """The COCO weights download: a progress dialog with a real progress bar and a Cancel button. The
-engine downloads (core.model_requests ``download``) and reports progress; Cancel sends ``cancel``,
+engine downloads (core.engine.model_handlers ``download``) and reports progress; Cancel sends ``cancel``,
 which stops the download at its next chunk, and nothing partial is kept. A failure (offline, a
 wrong hash, a broken connection) is one line in the message bar (the session shows the engine's
 error); this dialog closes."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from core.errors import LensError
-from core.images import IMAGE_SUFFIXES, load
+from core.tracing.images import IMAGE_SUFFIXES, load
 
 EXPORT_SUFFIX = ".lens.png"
 

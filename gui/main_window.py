@@ -1,5 +1,5 @@
-"""The main window: wiring only. The state and its rules live in core.state, hover and click in
-core.probe, the engine's side in gui.session, files in gui.files, export in gui.actions, the view's
+"""The main window: wiring only. The state and its rules live in core.state.app_state, hover and click in
+core.state.probe, the engine's side in gui.session, files in gui.files, export in gui.actions, the view's
 items in gui.builder, the furniture in gui.layout, memory in gui.persist."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow
 
-from core import probe
 from core.errors import LensError
-from core.images import IMAGE_SUFFIXES
-from core.model_choice import banner
-from core.state import LensState
+from core.models.choice import banner
+from core.state import probe
+from core.state.app_state import LensState
+from core.tracing.images import IMAGE_SUFFIXES
 
 from .actions import Actions
 from .builder import StageBuilder

@@ -1,7 +1,7 @@
 """The model chooser (Ctrl+M): a preset, ``auto`` or the user's own builder; its weights, with which
 are here offline (asked of the engine: torch never loads in this process); a checkpoint, with the
 presets it fits (the engine reads it off the GUI thread); the trust checkbox for a whole pickled
-model, unticked each time the dialog opens and never remembered. The rules are core.model_choice's;
+model, unticked each time the dialog opens and never remembered. The rules are core.models.choice's;
 this module shows them, and wires the choice to the state (downloading COCO weights first where
 they are not cached: gui.download_dialog)."""
 
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import model_choice as mc
 from core.errors import LensError
+from core.models import choice as mc
 
 STYLE = {"info": "color: palette(text);", "warn": "color: #b35c00;", "error": "color: #c0392b;"}
 TYPED = {"builder": "", "checkpoint": ""}  # what was last typed, for this run only (so a failed load is one edit
@@ -63,7 +63,7 @@ def _path_row(name: str, text: str, placeholder: str, browse) -> tuple[QLineEdit
 
 
 class ModelDialog(QDialog):
-    chosen = Signal(object)  # core.model_choice.Request
+    chosen = Signal(object)  # core.models.choice.Request
 
     def __init__(self, choice, engine=None, persist=None, parent=None):
         """``choice``: the state's ModelChoice; ``engine``: anything with ``ask(kind, body) -> seq``

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.model_choice import for_app
+from core.models.choice import for_app
 
 
 class Session(QObject):

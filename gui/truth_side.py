@@ -3,9 +3,9 @@ the Analysis dock (an ``rcnn-lens analyze`` folder, the most missed images first
 object's path drawn on the image (core.overlays.diagnosis) with its sentence in the legend and the
 inspector, the inspector's training page (seed, Resample, training table), the File menu's
 "Open annotations…" and "Open analysis folder…", a Truth menu, clicks on truth boxes, and what is
-remembered (the annotations, the seed). The state and its rules live in core.truth_state
+remembered (the annotations, the seed). The state and its rules live in core.state.truth
 (``state.gt``); the engine reads the truth and computes the training view and verdicts
-(core.engine_truth)."""
+(core.engine.truth_handlers)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from core import browse
+from core.analysis import browse
 from core.errors import LensError
 from core.overlays import diagnosis as diagnosis_overlay
 from core.overlays.layers import StageLayers, Text

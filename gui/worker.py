@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.protocol import Channel, ProtocolError
+from core.engine.protocol import Channel, ProtocolError
 
 GROUP = {"load": "model", "trace": "trace", "retrace": "trace", "truth": "trace"}  # the busy indicator waits for these
 
@@ -31,7 +31,7 @@ class EngineClient(QObject):
     """Owns the engine process. Signals arrive on the GUI thread."""
 
     loaded = Signal(dict)
-    traced = Signal(object)  # a lean core.stages.Trace
+    traced = Signal(object)  # a lean core.tracing.types.Trace
     part = Signal(int, tuple, object)  # source, path, array
     failed = Signal(str, str)  # request kind, one-line message
     status = Signal(str)
@@ -130,7 +130,7 @@ class EngineClient(QObject):
 
     def trace(self, path: str, params: dict, truth: dict | None = None) -> int:
         """Trace the image file at ``path`` (the engine decodes it); ``truth``: where its ground
-        truth comes from and the training view's seed (core.engine_truth)."""
+        truth comes from and the training view's seed (core.engine.truth_handlers)."""
         with self._cond:
             for k in ("retrace", "truth"):
                 self._slots.pop(k, None)
@@ -147,7 +147,7 @@ class EngineClient(QObject):
         return self._put("retrace", "retrace", {"params": dict(params)}, "trace")
 
     def ask(self, kind: str, body=None) -> int:
-        """Any other request (the model chooser's: core.model_requests), newest wins per kind; its
+        """Any other request (the model chooser's: core.engine.model_handlers), newest wins per kind; its
         replies come on ``replied`` with the returned sequence number."""
         return self._put(("ask", kind), kind, body)
 

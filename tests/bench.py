@@ -131,7 +131,7 @@ def bench_memory() -> None:
 
 def bench_overlays() -> None:
     import core
-    from core.export import render_trace
+    from core.overlays.export import render_trace
 
     model = core.load_model("demo")
     img = photo(1080, 1920, seed=3)

@@ -9,7 +9,7 @@ and the chart). On a shared machine one pair can be slowed several times over by
 the target is checked on the best run of each side (``timeit``'s rule: the least disturbed run
 measures the code), with the median of the paired ratios, their spread, the CPU time (this process
 and its DataLoader workers) and the load average reported beside it. ``analyze`` picks its
-DataLoader workers itself (``core.analyze.default_workers``), as the command line does."""
+DataLoader workers itself (``core.analysis.analyze.default_workers``), as the command line does."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def bench_analyze(n_images: int = N_IMAGES, repeats: int = REPEATS) -> list[tupl
     import torch
 
     import core
-    from core.analyze import analyze
+    from core.analysis.analyze import analyze
     from core.demo.dataset import write_dataset
-    from core.images import load
+    from core.tracing.images import load
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,8 +18,8 @@ import sys
 import cv2
 import numpy as np
 
-from ..paths import DEMO_IMAGES
-from .shapes import CLASSES, make_scene, scene_rng
+from core.demo.shapes import CLASSES, make_scene, scene_rng
+from core.paths import DEMO_IMAGES
 
 SEED = 4242
 
@@ -68,7 +68,7 @@ def coco_annotations(index: list[dict]) -> dict:
 
 
 def write_annotations(index: list[dict]) -> None:
-    from ..atomic import write_text
+    from core.atomic import write_text
 
     write_text(DEMO_IMAGES / "annotations.json", json.dumps(coco_annotations(index), indent=1) + "\n")
 

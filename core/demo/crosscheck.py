@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     import torch
     from torchmetrics.detection import MeanAveragePrecision
 
-    from ..models import load_model
-    from .shapes import CLASSES
+    from core.demo.shapes import CLASSES
+    from core.models.load import load_model
 
     ap = argparse.ArgumentParser(prog="python -m core.demo.crosscheck", description=__doc__)
     ap.add_argument("--images", type=int, default=150)

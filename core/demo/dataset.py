@@ -16,9 +16,9 @@ from pathlib import Path
 
 import cv2
 
-from ..atomic import write_bytes, write_text
-from .assets import coco_annotations
-from .shapes import CLASSES, make_scene, scene_rng
+from core.atomic import write_bytes, write_text
+from core.demo.assets import coco_annotations
+from core.demo.shapes import CLASSES, make_scene, scene_rng
 
 DEFAULT_SEED = 5_000_011
 

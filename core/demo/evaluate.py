@@ -15,7 +15,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from .shapes import CLASSES, make_scene, scene_rng
+from core.demo.shapes import CLASSES, make_scene, scene_rng
 
 HELD_OUT_SEED = 2_000_003
 
@@ -24,8 +24,8 @@ def evaluate(weights: str = "demo", images: int = 300, seed: int = HELD_OUT_SEED
              progress: bool = True) -> dict:
     from torchmetrics.detection import MeanAveragePrecision
 
-    from ..models import load_model
-    from .train import to_tensor
+    from core.demo.train import to_tensor
+    from core.models.load import load_model
 
     torch.set_num_threads(threads)
     model = load_model("demo", weights=weights, box_score_thresh=0.01)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     res = evaluate(args.weights, args.images, args.seed)
     if args.out:
-        from ..atomic import write_text
+        from core.atomic import write_text
 
         write_text(args.out, json.dumps(res, indent=1) + "\n")
     if args.json:

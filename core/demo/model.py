@@ -15,7 +15,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from .shapes import CLASSES
+from core.demo.shapes import CLASSES
 
 DEFAULT_CONFIG: dict = {
     "arch": "shapes-fpn",

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .model import DEFAULT_CONFIG, build_shapes_model
-from .shapes import CLASSES, make_scene, scene_rng
+from core.demo.model import DEFAULT_CONFIG, build_shapes_model
+from core.demo.shapes import CLASSES, make_scene, scene_rng
 
 FORMAT = "rcnn-lens-checkpoint/1"
 

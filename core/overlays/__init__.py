@@ -9,7 +9,7 @@ caption saying why, when asked for without it). No Qt, no torch.
 
 from __future__ import annotations
 
-from . import (
+from core.overlays import (
     anchor_targets,
     anchors,
     detections,
@@ -23,9 +23,9 @@ from . import (
     rois,
     truth,
 )
-from . import input as input_
-from .registry import REGISTRY, Stage, available, group, register
-from .settings import ANCHOR_SHOW, LOSS_MODES, MODES, REDUCTIONS, ROI_SHOW, defaults, merged
+from core.overlays import input as input_
+from core.overlays.registry import REGISTRY, Stage, available, group, register
+from core.overlays.settings import ANCHOR_SHOW, LOSS_MODES, MODES, REDUCTIONS, ROI_SHOW, defaults, merged
 
 register(Stage("input", "Input (resized, padded)", input_, {"opacity": 1.0}, key=1))
 register(Stage("features", "Backbone features", features,
@@ -65,14 +65,14 @@ register(Stage("loss", "Training loss", loss,
                available=lambda tr: tr.training is not None, group="training", say_absent=True,
                choices={"mode": LOSS_MODES}))
 
-# the groups by name (as core.stages has them)
+# the groups by name (as core.tracing.types has them)
 STAGES, EXTRA_STAGES, TRAINING_STAGES = tuple(group("inference")), tuple(group("heads")), tuple(group("training"))
 ALL_STAGES = tuple(REGISTRY)
 
 
 def stage_module(stage: str):
     if stage not in REGISTRY:
-        from ..errors import LensError
+        from core.errors import LensError
 
         raise LensError(stage, f"unknown stage; use one of {', '.join(REGISTRY)}")
     return REGISTRY[stage].module

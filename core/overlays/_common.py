@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LensError
+from core.errors import LensError
 
 
 def pick_level(names, level, what: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import CLASS_COLOURS
-from ..errors import LensError
-from .layers import StageLayers
+from core.colormaps import CLASS_COLOURS
+from core.errors import LensError
+from core.overlays.layers import StageLayers
 
 TRUTH_COLOUR = (0, 230, 118)  # the truth's own colour: no class colour uses it
 NO_CLASS_COLOUR = (255, 64, 255)  # annotated objects of a class the model does not have

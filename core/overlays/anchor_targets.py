@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training_types import IGNORED, NEGATIVE, POSITIVE, anchor_boxes
-from ._common import anchor_level
-from ._truth_common import centres, empty, gt_row, object_colour, rgba
-from .layers import Boxes, Lines, StageLayers
+from core.overlays._common import anchor_level
+from core.overlays._truth_common import centres, empty, gt_row, object_colour, rgba
+from core.overlays.layers import Boxes, Lines, StageLayers
+from core.training.types import IGNORED, NEGATIVE, POSITIVE, anchor_boxes
 
 NEGATIVE_COLOUR = (70, 140, 255)
 IGNORED_COLOUR = (170, 170, 170)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import colour
-from ..errors import LensError
-from ._common import anchor_level, best_cell
-from .layers import Boxes, Points, StageLayers
+from core.colormaps import colour
+from core.errors import LensError
+from core.overlays._common import anchor_level, best_cell
+from core.overlays.layers import Boxes, Points, StageLayers
 
 MAX_CENTRES = 10_000  # cell centres drawn at most; denser grids show every k-th row and column
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import class_colour
-from ..stages import SUPPRESSED
-from .layers import Boxes, StageLayers
+from core.colormaps import class_colour
+from core.overlays.layers import Boxes, StageLayers
+from core.tracing.types import SUPPRESSED
 
 
 def layers(tr, s: dict) -> StageLayers:

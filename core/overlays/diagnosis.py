@@ -2,7 +2,7 @@
 box in its verdict's colour; with one (``object``: its index), its path through the stages: its
 best anchor and the anchors the RPN's Matcher labels positive for it, its best pre-NMS candidate
 and the proposal that suppressed it, the RoIs that cover it, its box before NMS and what
-suppressed that, and the detection that matched it. Reads ``trace.diagnosis`` (``core.diagnose``)
+suppressed that, and the detection that matched it. Reads ``trace.diagnosis`` (``core.analysis.diagnose``)
 and ``trace.truth``. No Qt, no torch.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LensError
-from ..verdicts import VERDICT_COLOURS, explain
-from .layers import Boxes, StageLayers, Text, colour_array, rgba
+from core.analysis.verdicts import VERDICT_COLOURS, explain
+from core.errors import LensError
+from core.overlays.layers import Boxes, StageLayers, Text, colour_array, rgba
 
 DEFAULTS = {"object": None, "anchors": True, "rois": True, "opacity": 1.0}
 MAX_ROIS = 30

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LensError
-from ._common import pick_level, value_range
-from .layers import Heatmap, StageLayers
+from core.errors import LensError
+from core.overlays._common import pick_level, value_range
+from core.overlays.layers import Heatmap, StageLayers
 
 GRID_NOTE = ("Each cell is centred on its anchors' centre (col x stride, row x stride), so the grid "
              "overhangs the top and left edges by half a cell and stops half a cell short of the bottom and "

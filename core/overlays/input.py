@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Boxes, Picture, StageLayers, colour_array
+from core.overlays.layers import Boxes, Picture, StageLayers, colour_array
 
 _CACHE: dict = {}
 
@@ -16,7 +16,7 @@ def denormalized(m) -> np.ndarray:
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is m.input:
         return hit[1]
-    data = np.asarray(m.input)  # a withheld input raises core.parts.Missing: fetch it
+    data = np.asarray(m.input)  # a withheld input raises core.tracing.parts.Missing: fetch it
     mean = np.asarray(m.image_mean, np.float32).reshape(3, 1, 1)
     std = np.asarray(m.image_std, np.float32).reshape(3, 1, 1)
     rgb = np.clip((data * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import CLASS_COLOURS
-from ..errors import LensError
-from ._common import value_range
-from .layers import Heatmap, Lines, Points, StageLayers, Text
-from .rois import head_samples
+from core.colormaps import CLASS_COLOURS
+from core.errors import LensError
+from core.overlays._common import value_range
+from core.overlays.layers import Heatmap, Lines, Points, StageLayers, Text
+from core.overlays.rois import head_samples
 
 
 def layers(tr, s: dict) -> StageLayers:

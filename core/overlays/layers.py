@@ -1,7 +1,7 @@
 """Layer data: what one stage draws, in original-image pixels. No Qt, no torch.
 
 The GUI turns each layer into a pyqtgraph item (gui/view/); the export rasterizes the same layers
-with OpenCV (core/render.py).
+with OpenCV (core/overlays/render.py).
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import lut
-from ..stages import grid_rect
-from ._common import anchor_level
-from ._truth_common import empty
-from .layers import Boxes, Heatmap, StageLayers
+from core.colormaps import lut
+from core.overlays._common import anchor_level
+from core.overlays._truth_common import empty
+from core.overlays.layers import Boxes, Heatmap, StageLayers
+from core.tracing.types import grid_rect
 
 
 def cell_loss(tr, i: int, mode: str = "share") -> np.ndarray:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import class_colour
-from ..errors import LensError
-from .layers import Boxes, Heatmap, Raster, StageLayers
-from .rois import head_samples
+from core.colormaps import class_colour
+from core.errors import LensError
+from core.overlays.layers import Boxes, Heatmap, Raster, StageLayers
+from core.overlays.rois import head_samples
 
 
 def composite(m, order, threshold: float, colours) -> tuple[np.ndarray, tuple]:

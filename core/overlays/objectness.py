@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LensError
-from ..stages import grid_rect
-from ._common import anchor_level, sigmoid, value_range
-from .features import GRID_NOTE
-from .layers import Heatmap, StageLayers
+from core.errors import LensError
+from core.overlays._common import anchor_level, sigmoid, value_range
+from core.overlays.features import GRID_NOTE
+from core.overlays.layers import Heatmap, StageLayers
+from core.tracing.types import grid_rect
 
 
 def layers(tr, s: dict) -> StageLayers:

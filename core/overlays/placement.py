@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.overlays.layers import Boxes, Lines
+
 MAX_OPTIONAL = 60
 
 
@@ -102,12 +104,20 @@ def faded_text(colour) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.clip(c + (255 - c) * 0.45, 0, 255))
 
 
-def label_items(stage_layers, is_boxes) -> list[tuple]:
-    """(box, text, colour RGBA, faded) of every label of a stage's box layers, most important
-    first: layers drawn later (on top) before earlier ones; within a layer, later boxes first."""
+def stage_labels(stage) -> list[tuple]:
+    """(box xyxy in image pixels, text, colour RGBA, faded) of every label of one stage
+    (``StageLayers``), most important first: its line labels (at their segments' midpoints), then its
+    box labels, layers drawn later (on top) before earlier ones, later boxes first. The one place that
+    decides a stage's labels: the window (gui.view.labels) and the export (render) both ask here."""
     out = []
-    for layer in reversed(list(stage_layers)):
-        if not is_boxes(layer) or not layer.labels:
+    for layer in stage.layers:
+        if isinstance(layer, Lines) and layer.labels:
+            for seg, text, c in zip(np.asarray(layer.segments, np.float64).reshape(-1, 4), layer.labels, layer.colours):
+                if text:
+                    m = (seg[:2] + seg[2:]) / 2
+                    out.append((np.array([m[0], m[1], m[0], m[1]]), text, tuple(int(v) for v in c), False))
+    for layer in reversed(list(stage.layers)):
+        if not isinstance(layer, Boxes) or not layer.labels:
             continue
         for i in range(len(layer.labels) - 1, -1, -1):
             text = layer.labels[i]
@@ -117,13 +127,7 @@ def label_items(stage_layers, is_boxes) -> list[tuple]:
     return out
 
 
-def line_label_items(stage_layers, is_lines) -> list[tuple]:
-    """Labels of a stage's line layers, each at its segment's midpoint."""
-    out = []
-    for layer in stage_layers:
-        if is_lines(layer) and layer.labels:
-            for seg, text, c in zip(np.asarray(layer.segments, np.float64).reshape(-1, 4), layer.labels, layer.colours):
-                if text:
-                    m = (seg[:2] + seg[2:]) / 2
-                    out.append((np.array([m[0], m[1], m[0], m[1]]), text, tuple(int(v) for v in c), False))
-    return out
+def labels_of(stages) -> list[tuple]:
+    """The labels of several stages, to be placed together: the top (last drawn) stage's first, so a
+    detection's label never gives way to a proposal's."""
+    return [item for st in reversed(list(stages)) for item in stage_labels(st)]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..colormaps import class_colour
-from ._truth_common import empty, gt_row, rgba
-from .layers import Boxes, StageLayers
+from core.colormaps import class_colour
+from core.overlays._truth_common import empty, gt_row, rgba
+from core.overlays.layers import Boxes, StageLayers
 
 BACKGROUND_COLOUR = (70, 140, 255)
 MAX_LABELS = 60

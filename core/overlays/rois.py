@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import LensError
-from ._common import value_range
-from .layers import Boxes, Heatmap, Points, StageLayers
+from core.errors import LensError
+from core.overlays._common import value_range
+from core.overlays.layers import Boxes, Heatmap, Points, StageLayers
 
 
 def sampling(roi_model: np.ndarray, scale: float, out_hw: tuple[int, int], ratio: int):

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..colormaps import class_colour
-from ..stages import STATUS_NAMES, SUPPRESSED
-from .layers import Boxes, Lines, StageLayers
+from core.colormaps import class_colour
+from core.overlays.layers import Boxes, Lines, StageLayers
+from core.tracing.types import STATUS_NAMES, SUPPRESSED
 
 KINDS = ("detection", "candidate", "proposal", "roi")
 HIGHLIGHT = (255, 255, 255)
@@ -42,12 +42,22 @@ def normalized(tr, sel: Selection) -> Selection:
 
 
 def anchor_of(tr, proposal: int) -> dict:
-    """The anchor a proposal came from: level, cell, index in the cell, size, ratio, its box."""
-    p = tr.proposals
-    lvl = int(p.level[proposal])
-    al = tr.anchors[lvl]
-    local = int(p.anchor[proposal]) - al.offset
-    row, col, a = (int(v) for v in al.unravel(local))
+    """The anchor a proposal came from (anchor_at)."""
+    return anchor_at(tr, int(tr.proposals.anchor[proposal]))
+
+
+def anchor_name(tr, index: int) -> str:
+    """``level 0 (3, 5) size 32 ratio 0.5``: where anchor ``index`` (over all levels) sits."""
+    a = anchor_at(tr, index)
+    return f"level {a['level']} ({a['cell'][0]}, {a['cell'][1]}) size {a['size']:g} ratio {a['ratio']:g}"
+
+
+def anchor_at(tr, index: int) -> dict:
+    """Anchor ``index`` (over all levels, as the RPN numbers them): level, cell, index in the cell,
+    size, ratio, its box in original pixels."""
+    offsets = np.array([a.offset for a in tr.anchors])
+    al = tr.anchors[int(np.searchsorted(offsets, int(index), side="right") - 1)]
+    row, col, a = (int(v) for v in al.unravel(int(index) - al.offset))
     size, ratio = al.describe_anchor(a)
     shift = np.array([col * al.stride[1], row * al.stride[0]] * 2, np.float32)
     box = tr.meta.to_image(al.cell_anchors[a] + shift)[0]  # anchors share the model frame's origin

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import copy
 
-from ..colormaps import available
-from ..errors import LensError
-from .registry import REGISTRY
+from core.colormaps import available
+from core.errors import LensError
+from core.overlays.registry import REGISTRY
 
 REDUCTIONS = ("mean", "max", "l2", "channel")
 MODES = ("prob", "logit")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._truth_common import NO_CLASS_COLOUR, TRUTH_COLOUR, empty, rgba
-from .layers import Boxes, StageLayers
+from core.overlays._truth_common import NO_CLASS_COLOUR, TRUTH_COLOUR, empty, rgba
+from core.overlays.layers import Boxes, StageLayers
 
 
 def layers(tr, s: dict) -> StageLayers:
@@ -27,7 +27,7 @@ def layers(tr, s: dict) -> StageLayers:
             tag += ["difficult"] * bool(t.difficult[i]) + ["crowd"] * bool(t.crowd[i])
             labels.append(f"{t.names[i]}" + (f" ({', '.join(tag)})" if tag else ""))
     box = Boxes("truth.boxes", t.boxes, cols, width=2.0, dashed=~known, labels=labels, ids=np.arange(len(t)),
-                select="truth")  # a click selects the object (core.truth_state)
+                select="truth")  # a click selects the object (core.state.truth)
     missing = int((~known).sum())
     fmt = f" ({t.format.upper()})" if t.format else ""
     src = Path(t.source).name if t.source else "memory"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import Annotations, open_cached
-from .yolo import YoloFile, find_names_file
+from core.truth.common import Annotations
+from core.truth.sources import open_cached
+from core.truth.types import Truth
+from core.truth.yolo import YoloFile, find_names_file
 
 COCO_NAMES = ("annotations.json",)
 
@@ -34,3 +36,16 @@ def beside(image: Path) -> Annotations | None:
         if js.is_file():
             return open_cached(js)
     return None
+
+
+def find_for_image(image_path, image_size_hw, class_names, annotations=None) -> Truth | None:
+    """The truth of one image. With ``annotations`` (a path or an opened ``Annotations``) from it;
+    without, from beside the image: ``STEM.xml`` (VOC), ``STEM.txt`` with ``classes.txt`` or
+    ``data.yaml`` in its folder or one of the two above it (YOLO; also ``labels/`` mirroring
+    ``images/``), or an ``annotations.json`` (COCO) in the image's folder. None if nothing is found.
+    Raises ``TruthError`` for a file that is found but bad."""
+    if annotations is not None:
+        ann = annotations if isinstance(annotations, Annotations) else open_cached(annotations)
+        return ann.for_image(image_path, image_size_hw, class_names)
+    ann = beside(Path(image_path))
+    return None if ann is None else ann.for_image(image_path, image_size_hw, class_names)

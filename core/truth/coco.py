@@ -10,9 +10,8 @@ import json
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from ..errors import TruthError
-from . import Annotations
-from .common import RawObject, number, read_capped
+from core.errors import TruthError
+from core.truth.common import Annotations, RawObject, number, read_capped
 
 MAX_BYTES = 2 * 2**30  # instances_train2017.json is 448 MiB
 

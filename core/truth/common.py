@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TruthError
+from core.errors import TruthError
+from core.truth.types import Truth
 
 TOLERANCE = 1.0  # pixels a box may overhang the image (then clipped); further out is an error
 
@@ -22,6 +23,33 @@ class RawObject:
     box: tuple[float, float, float, float]  # xyxy, original pixels, not yet checked
     difficult: bool = False
     crowd: bool = False
+
+
+class Annotations:
+    """An opened annotation file or folder. ``for_image`` -> ``Truth`` (None: no entry for it)."""
+
+    format = ""
+
+    def __init__(self, source: Path):
+        self.source = Path(source)
+
+    def for_image(self, image_path, image_size_hw, class_names) -> Truth | None:
+        found = self._objects(Path(image_path))
+        if found is None:
+            return None
+        subject, objects, declared = found
+        return build(subject, self.format, objects, declared, image_path, image_size_hw, class_names)
+
+    def image_names(self) -> list[str]:
+        """The image file names (or stems, for VOC/YOLO folders) this source annotates."""
+        raise NotImplementedError
+
+    def _objects(self, image_path: Path):
+        """-> (subject file, [RawObject], declared (h, w) or None) or None."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.format} {self.source}>"
 
 
 def read_capped(path: Path, limit: int, what: str, allow_empty: bool = False) -> bytes:
@@ -75,9 +103,7 @@ def map_name(index: dict, name: str) -> int:
 
 
 def build(subject, fmt: str, objects: list[RawObject], declared, image_path, image_size_hw, class_names):
-    """Check ``objects`` against the image and map their names: -> core.truth.Truth."""
-    from . import Truth
-
+    """Check ``objects`` against the image and map their names: -> core.truth.types.Truth."""
     h, w = (int(v) for v in image_size_hw)
     if declared is not None:
         dh, dw = (int(round(v)) for v in declared)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..errors import TruthError
-from . import Truth, find_for_image, missing_warnings, open_annotations
-from .beside import beside
+from core.errors import TruthError
+from core.truth.beside import beside, find_for_image
+from core.truth.sources import open_annotations
+from core.truth.types import Truth, missing_warnings
 
 
 class TruthLookup:
@@ -31,7 +32,7 @@ class TruthLookup:
         before the model loads. A bad entry in ``--annotations`` raises (the file the user named cannot
         be used: as if it were malformed); a bad file beside the image is reported, the image traced
         without truth."""
-        from ..images import decoded_size
+        from core.tracing.images import decoded_size
 
         try:
             ann = self.annotations if self.annotations is not None else beside(Path(img))

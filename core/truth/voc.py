@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import TruthError
-from . import Annotations
-from .common import RawObject, number, read_capped
+from core.errors import TruthError
+from core.truth.common import Annotations, RawObject, number, read_capped
 
 MAX_BYTES = 16 * 2**20
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import TruthError
-from . import Annotations
-from .common import TOLERANCE, RawObject, number, read_capped
+from core.errors import TruthError
+from core.truth.common import TOLERANCE, Annotations, RawObject, number, read_capped
 
 MAX_BYTES = 64 * 2**20
 NAME_FILES = ("classes.txt", "data.yaml", "data.yml", "dataset.yaml")
@@ -133,7 +132,7 @@ class YoloFolder(Annotations):
 
 
 def _build(path: Path, names, image_size_hw, class_names):
-    from .common import build
+    from core.truth.common import build
 
     return build(path, "yolo", parse(path, names, image_size_hw), None, path, image_size_hw, class_names)
 

@@ -1,6 +1,6 @@
 """The analysis browser: an analysis folder (``rcnn-lens analyze -o OUT``) as a list of its images,
 the most missed objects first, with their verdict counts; a click (arrow keys, Enter) opens the image with
-its truth and verdicts. The rows come from core.browse (Qt-free)."""
+its truth and verdicts. The rows come from core.analysis.browse (Qt-free)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from core.verdicts import VERDICT_COLOURS
+from core.analysis.verdicts import VERDICT_COLOURS
 
 COLUMNS = ("image", "missed", "objects", "lost at")
 EMPTY = "No analysis open. Run `rcnn-lens analyze IMAGES -o OUT`, then File > Open analysis folder… (or `rcnn-lens OUT`)."

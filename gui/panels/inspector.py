@@ -1,5 +1,5 @@
 """The inspector: the pipeline as the seed notebook prints it (stage, tensor shape, count, ms;
-core.summary) and, beside it, the training page (gui.panels.training: the seed, the training
+core.analysis.summary) and, beside it, the training page (gui.panels.training: the seed, the training
 table, the selected truth object's anchors, RoIs and losses); the selected box's story
 (core.overlays.selection) or the selected truth object's verdict in one sentence; and class
 probabilities as bars (of the selected box, or of the RoI that covers the selected object best):
@@ -12,10 +12,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QLabel, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from core.model_choice import check_text
+from core.models.choice import check_text
 from core.overlays.selection import describe, roi_of
-from core.probe import top_classes
-from core.trace_summary import pipeline_rows
+from core.state.probe import top_classes
+from core.tracing.summary import pipeline_rows
 
 from .training import TrainingPage
 
@@ -30,7 +30,7 @@ class Inspector(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        self.model = QLabel("")  # the loaded model in words (core.models.LoadedModel.summary) and its check
+        self.model = QLabel("")  # the loaded model in words (core.models.load.LoadedModel.summary) and its check
         self.model.setObjectName("model_summary")
         self.model.setWordWrap(True)
         self.model.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -1,9 +1,9 @@
 """The inspector's training page: the seed of the training view's random minibatches (a seed box
 and "Resample": a new seed, only the training view is computed again), the training table
-(core.training_types.Training.table: anchors positive/negative/ignored, the minibatches, the four
+(core.training.types.Training.table: anchors positive/negative/ignored, the minibatches, the four
 losses as torchvision returns them) and, for the selected truth object, what it costs: its share
 of each loss, its positive anchors and its sampled positive RoIs with their loss shares
-(core.truth_state.object_detail)."""
+(core.state.truth.object_detail)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.parts import Missing
-from core.truth_state import object_detail
+from core.state.truth import object_detail
+from core.tracing.parts import Missing
 
 NO_TRUTH = "No ground truth for this image: the training view needs its annotations (File > Open annotations…)."
 SEED_MAX = 2_147_483_647  # what a spin box holds

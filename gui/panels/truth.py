@@ -1,4 +1,4 @@
-"""The Truth panel: the image's annotated objects with their verdicts (core.diagnose: the stage
+"""The Truth panel: the image's annotated objects with their verdicts (core.analysis.diagnose: the stage
 where each was lost), best anchor IoU, best proposal IoU and detection; filters by verdict and by
 class (Diagnosis.where); a box score threshold slider that the verdicts follow live (a retrace,
 no backbone); the selected object's verdict in one sentence. Selecting a row selects the object
@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.truth_state import filtered, object_rows
-from core.verdicts import RULES, VERDICT_COLOURS, VERDICTS
+from core.analysis.verdicts import RULES, VERDICT_COLOURS, VERDICTS
+from core.state.truth import filtered, object_rows
 
 from .combos import refill
 
 COLUMNS = ("object", "verdict", "anchor", "prop.", "det.")
-HEADER_TIPS = ("index and class as annotated", "the first stage that lost it (core.diagnose)",
+HEADER_TIPS = ("index and class as annotated", "the first stage that lost it (core.analysis.diagnose)",
                "its best IoU with any anchor", "its best IoU with a proposal after NMS (what the box head sees)",
                "the final detection matched to it (COCO's rule) and its score")
 HINT = "Select an object (here or by clicking its box) to see its path through the stages."

@@ -11,14 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 
-from core.overlays.layers import Boxes, Lines
-from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, label_items, line_label_items
-
-
-def stage_label_items(stage_layers) -> list[tuple]:
-    """Line labels first, then box labels, each most important first (as the export places them)."""
-    return (line_label_items(stage_layers.layers, lambda lay: isinstance(lay, Lines))
-            + label_items(stage_layers.layers, lambda lay: isinstance(lay, Boxes)))
+from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, stage_labels
 
 
 class LabelsItem(pg.GraphicsObject):
@@ -106,6 +99,6 @@ class LabelsItem(pg.GraphicsObject):
 
 
 def make_labels(stage_layers) -> LabelsItem | None:
-    items = stage_label_items(stage_layers)
+    items = stage_labels(stage_layers)
     return LabelsItem(items) if items else None
 

@@ -1,4 +1,4 @@
-"""Run under torchrun by test_analyze: ``rcnn-lens analyze`` (core.cli, as ``-m core.cli`` runs it),
+"""Run under torchrun by test_analyze: ``rcnn-lens analyze`` (core.cli.main, as ``-m core.cli`` runs it),
 then one stderr line naming the threads this rank still has: the process group's threads must be
 joined before the interpreter shuts down (a gloo thread alive then can abort the process)."""
 
@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.cli import main
+from core.cli.main import main
 
 if __name__ == "__main__":
     code = main(sys.argv[1:])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.protocol import Channel
+from core.engine.protocol import Channel
 
 ROOT = Path(__file__).resolve().parents[2]
 

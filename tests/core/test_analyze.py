@@ -17,13 +17,13 @@ import pytest
 import torch
 
 import core
-from core.analysis_files import RESULTS, read_analysis, read_lines
-from core.analyze import analyze
-from core.chart import draw
+from core.analysis.analyze import analyze
+from core.analysis.chart import draw
+from core.analysis.files import RESULTS, read_analysis, read_lines
+from core.analysis.verdicts import ERRORS, VERDICTS
 from core.demo.dataset import write_dataset
 from core.errors import LensError
 from core.paths import DEMO_IMAGES
-from core.verdicts import ERRORS, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,15 +6,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 import core
-from core import presets
-from core.cli import check_line
+from core.cli.options import check_line
 from core.errors import ModelError
-from core.support import inspect_model
+from core.models import presets
+from core.models.support import inspect_model
+from tests.core.same import assert_same
 
 from .conftest import noise_image
 from .tiny_models import tiny_faster_rcnn
@@ -26,14 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def reference(module, image):
     with torch.inference_mode():
         return module([torch.from_numpy(image).permute(2, 0, 1).float().div(255)])[0]
-
-
-def assert_same(tr, out):
-    fin = tr.final()
-    assert len(fin) == len(out["boxes"]) > 0
-    np.testing.assert_array_equal(np.array([d["box"] for d in fin], np.float32), out["boxes"].numpy())
-    np.testing.assert_array_equal([d["label"] for d in fin], out["labels"].numpy())
-    np.testing.assert_array_equal(np.array([d["score"] for d in fin], np.float32), out["scores"].numpy())
 
 
 def write(path: Path, text: str) -> Path:
@@ -183,17 +175,7 @@ def test_override_with_same_output_is_checked_equal(tmp_path):
 
 
 def test_override_that_changes_output_is_never_silent(tmp_path):
-    model = _subclass_model(tmp_path, """
-        class TopOne(RoIHeads):
-            def postprocess_detections(self, *args):
-                boxes, scores, labels = super().postprocess_detections(*args)
-                return [b[:1] for b in boxes], [s[:1] for s in scores], [lab[:1] for lab in labels]
-
-        def build():
-            m = tiny_faster_rcnn()
-            m.roi_heads.__class__ = TopOne
-            return m
-    """)
+    model = core.load_model(f"{TINY}:top_one", weights="random:1")
     assert model.support.overrides == ("TopOne.postprocess_detections",)
     tr = core.trace(model, noise_image(100, 120, seed=1))
     assert tr.check.checked and tr.check.equal is False

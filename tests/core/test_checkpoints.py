@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import core
-from core import checkpoints, fit, presets
 from core.demo.model import build_shapes_model
 from core.errors import LensError, WeightsError
+from core.models import checkpoints, fit, presets
 
 from .conftest import noise_image
 
@@ -224,9 +224,9 @@ def test_every_preset_fits_itself_and_no_other_family():
 
 
 def test_auto_prefers_the_checkpoints_own_args_model(tmp_path):
-    from core.checkpoints import Checkpoint
-    from core.models import _auto
-    from core.weights import Resolved
+    from core.models.checkpoints import Checkpoint
+    from core.models.load import _auto
+    from core.models.weights import Resolved
 
     with torch.device("meta"):
         sd = presets.get("fasterrcnn_mobilenet_v3_large_320_fpn").build(num_classes=5).state_dict()

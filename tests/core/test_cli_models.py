@@ -25,7 +25,7 @@ def run(*args):
 
 def main(capsys, *args):
     """In-process (faster): (exit code, stdout, stderr)."""
-    from core.cli import main as cli_main
+    from core.cli.main import main as cli_main
 
     code = cli_main(list(args))
     out, err = capsys.readouterr()

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 from core.paths import DEMO_IMAGES
 
 from .test_cli import run
@@ -55,8 +55,8 @@ def test_trace_json_has_the_demo_scenes_truth_and_training_view(cli):
 
 def test_trace_json_training_in_its_own_process_equals_the_in_process_view():
     import core
-    from core.training import attach
-    from core.truth import find_for_image
+    from core.training.targets import attach
+    from core.truth.beside import find_for_image
 
     path = DEMO_IMAGES / SCENES[2]["file"]
     r = run("trace", str(path), "--json", "--seed", "9")
@@ -160,15 +160,15 @@ def _loading_marker(monkeypatch):
     """Print a marker when the model starts to load (so a test sees what came before it)."""
     import sys
 
-    import core.models
+    import core.models.load
 
-    real = core.models.load_model
+    real = core.models.load.load_model
 
     def load(*a, **k):
         print("rcnn-lens-test: loading the model", file=sys.stderr)
         return real(*a, **k)
 
-    monkeypatch.setattr(core.models, "load_model", load)
+    monkeypatch.setattr(core.models.load, "load_model", load)
 
 
 def test_a_box_outside_the_image_in_the_given_annotations_fails_before_the_model_loads(tmp_path, cli, monkeypatch):

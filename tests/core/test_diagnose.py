@@ -13,12 +13,12 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou, clip_boxes_to_image
 
 import core
+from core.analysis.diagnose import anchor_evidence, diagnose, match, tide_errors
+from core.analysis.verdicts import ERRORS, VERDICTS
 from core.demo.shapes import CLASSES, make_scene, scene_rng
-from core.diagnose import anchor_evidence, diagnose, match, tide_errors
 from core.paths import DEMO_IMAGES
-from core.stages import KEPT, OVER_TOP_N, SUPPRESSED
-from core.truth import Truth
-from core.verdicts import ERRORS, VERDICTS
+from core.tracing.types import KEPT, OVER_TOP_N, SUPPRESSED
+from core.truth.types import Truth
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def shipped():
 
 
 def covering_rois(tr, truth) -> np.ndarray:
-    """[N] bool, computed here without core.diagnose: a proposal after NMS (what the box head sees)
+    """[N] bool, computed here without core.analysis.diagnose: a proposal after NMS (what the box head sees)
     has IoU >= 0.5 with the object, truth resized as torchvision's transform resizes targets."""
     gt = resize_boxes(torch.from_numpy(truth.boxes), tr.meta.original_size, tr.meta.resized_size)
     rois = torch.from_numpy(tr.box_head.rois)
@@ -457,7 +457,7 @@ def test_edge_cases(demo):
     dg = diagnose(core.retrace(tr, rpn_post_nms_top_n_test=0), truth, anchor_evidence(tr, truth))
     assert {(o.verdict, o.cut) for o in dg.objects} == {("rpn_cut", "post_nms_top_n")} and dg.detections == ()
     # a trace without its tensors (as the GUI holds it): no anchor evidence, verdicts still given
-    from core.engine import portable
+    from core.engine.server import portable
 
     dg = diagnose(portable(tr), truth)
     assert all(o.verdict in VERDICTS for o in dg.objects) and not dg.anchors_known

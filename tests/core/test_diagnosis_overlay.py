@@ -8,11 +8,11 @@ import torch
 from torchvision.models.detection.transform import resize_boxes
 
 import core
-from core.diagnose import anchor_evidence, attach
-from core.engine import portable
+from core.analysis.diagnose import anchor_evidence, attach
+from core.engine.server import portable
 from core.errors import LensError
 from core.overlays import diagnosis
-from core.render import render
+from core.overlays.render import render
 
 from .test_diagnose import shipped
 
@@ -76,7 +76,7 @@ def test_all_objects_in_verdict_colours_and_bad_settings(demo):
 
 
 def test_live_diagnosis_reuses_the_anchor_evidence_across_retraces(demo, monkeypatch):
-    from core import diagnose as mod
+    from core.analysis import diagnose as mod
 
     path, truth = shipped()[0]
     calls = []

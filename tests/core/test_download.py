@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import core
-from core import download as dl
-from core import presets
-from core import weights as w
 from core.errors import WeightsError
+from core.models import download as dl
+from core.models import presets
+from core.models import weights as w
 
 
 class Hub(http.server.BaseHTTPRequestHandler):

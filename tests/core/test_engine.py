@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import core
-from core import protocol
-from core.parts import Withheld
-from core.protocol import Channel, ProtocolError
+from core.engine import protocol
+from core.engine.protocol import Channel, ProtocolError
+from core.tracing.parts import Withheld
 
 from .conftest import noise_image
 
@@ -82,8 +82,9 @@ def test_unregistered_objects_are_not_sent():
 
 
 def test_no_pickle_on_either_side():
-    for rel in ("core/engine.py", "core/protocol.py", "gui/worker.py"):
-        tree = ast.parse((ROOT / rel).read_text())
+    for path in [*(ROOT / "core" / "engine").glob("*.py"), ROOT / "gui" / "worker.py"]:
+        rel = path.relative_to(ROOT)
+        tree = ast.parse(path.read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not [n for n in names if n.split(".")[0] in ("pickle", "multiprocessing", "dill", "cloudpickle")], rel
@@ -160,7 +161,7 @@ def test_newest_request_wins_and_a_newer_trace_cancels_the_running_one(engine):
 
 
 def test_the_runner_stops_between_stages():
-    from core.runner import Cancelled
+    from core.tracing.runner import Cancelled
 
     model = core.load_model("demo", weights="random:1")
     calls = []
@@ -185,7 +186,7 @@ def test_the_extra_heads_travel_and_their_large_arrays_come_on_demand(engine):
     head's dataclass travels because it is registered; its pasted masks stay in the engine until the
     masks stage asks for them."""
     from core.overlays import layers_for
-    from core.parts import Missing, fill
+    from core.tracing.parts import Missing, fill
 
     engine.send("load", 1, {"name": "tests/core/tiny_models.py:tiny_mask_rcnn", "weights": "random:1",
                             "device": "cpu"})
@@ -204,14 +205,14 @@ def test_the_extra_heads_travel_and_their_large_arrays_come_on_demand(engine):
 
 def test_truth_and_the_training_view_travel_by_registration():
     from core.paths import DEMO_IMAGES
-    from core.training import attach
-    from core.truth import find_for_image
+    from core.training.targets import attach
+    from core.truth.beside import find_for_image
 
     model = core.load_model("demo")
     path = DEMO_IMAGES / "scene_1.png"
     tr = core.trace(model, str(path))
     tr = attach(tr, find_for_image(path, tr.meta.original_size, model.class_names), seed=0)
-    from core.engine import portable
+    from core.engine.server import portable
 
     a, b = _pair()
     sender = threading.Thread(target=a.send, args=("trace", 1, {"trace": portable(tr)}))

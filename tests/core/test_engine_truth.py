@@ -1,4 +1,4 @@
-"""Ground truth through the engine (core.engine_truth), over its real socket: a trace carries its
+"""Ground truth through the engine (core.engine.truth_handlers), over its real socket: a trace carries its
 image's truth, training view and verdicts; a retrace re-derives the verdicts and keeps the training
 view; the ``truth`` request computes the training view again for a new seed without the backbone
 (the feature maps keep their first trace's source) and reads other annotations; a bad file is one
@@ -11,12 +11,12 @@ import pytest
 
 import core
 from core.paths import DEMO_IMAGES
-from core.training import compute
-from core.truth import find_for_image
+from core.training.targets import compute
+from core.truth.beside import find_for_image
 
 
 def test_truth_training_and_verdicts_travel_with_the_trace(engine, tmp_path):
-    from core.diagnose import anchor_evidence, diagnose
+    from core.analysis.diagnose import anchor_evidence, diagnose
 
     path = str(DEMO_IMAGES / "scene_4.png")
     engine.send("load", 1, {"name": "demo", "weights": None, "device": "cpu"})

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import core
-from core.presets import PRESETS
+from core.models.presets import PRESETS
 
 from .conftest import noise_image
 
@@ -44,7 +44,7 @@ def assert_same(tr, proposals, out):
     np.testing.assert_array_equal([d["label"] for d in fin], out["labels"].numpy())
     np.testing.assert_array_equal(np.array([d["score"] for d in fin], np.float32), out["scores"].numpy())
     assert (tr.masks is not None) == ("masks" in out) and (tr.keypoints is not None) == ("keypoints" in out)
-    if "masks" in out:  # the pasted masks, equal pixel for pixel (core/heads.py, tests/core/test_heads.py)
+    if "masks" in out:  # the pasted masks, equal pixel for pixel (core/tracing/heads.py, tests/core/test_heads.py)
         for j in range(len(fin)):
             np.testing.assert_array_equal(tr.masks.full(j), out["masks"][j, 0].numpy())
     if "keypoints" in out:

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import core
-from core import heads
-from core.cli import trace_summary
-from core.models import _ATTRS
+from core.models.params import SETTERS, model_params
 from core.overlays import all_layers, layers_for
 from core.overlays.layers import Heatmap, Lines, Points, Raster
-from core.render import render
-from core.runner import model_params
+from core.overlays.render import render
+from core.tracing import heads
+from core.tracing.summary import trace_summary
+from tests.core.same import assert_same
 
 from .conftest import noise_image
 
@@ -26,33 +26,17 @@ def model_output(model, image, **params):
     m = model.module
     saved = model_params(m)
     for k, v in params.items():
-        _ATTRS[k](m, v)
+        SETTERS[k](m, v)
     try:
         with torch.inference_mode():
             return m([torch.from_numpy(image).permute(2, 0, 1).float().div(255)])[0]
     finally:
         for k, v in saved.items():
-            _ATTRS[k](m, v)
+            SETTERS[k](m, v)
 
 
 def load(fn: str, **kw):
     return core.load_model(f"{TINY}:{fn}", weights="random:3", **kw)
-
-
-def assert_same(tr, out):
-    fin = tr.final()
-    assert len(fin) == len(out["boxes"]) > 0
-    np.testing.assert_array_equal(np.array([d["box"] for d in fin], np.float32), out["boxes"].numpy())
-    np.testing.assert_array_equal([d["label"] for d in fin], out["labels"].numpy())
-    np.testing.assert_array_equal(np.array([d["score"] for d in fin], np.float32), out["scores"].numpy())
-    if "masks" in out:
-        for j in range(len(fin)):
-            np.testing.assert_array_equal(tr.masks.full(j), out["masks"][j, 0].numpy())
-        assert [d["mask_area"] for d in fin] == (out["masks"][:, 0] > 0.5).sum((1, 2)).tolist()
-    if "keypoints" in out:
-        np.testing.assert_array_equal(tr.keypoints.keypoints_image, out["keypoints"].numpy())
-        np.testing.assert_array_equal(tr.keypoints.scores, out["keypoints_scores"].numpy())
-        assert [d["keypoints"] for d in fin] == out["keypoints"].tolist()
 
 
 @pytest.fixture(scope="module")

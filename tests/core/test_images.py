@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.errors import ImageError
-from core.images import load, save_png
+from core.tracing.images import load, save_png
 
 
 def test_unicode_path_and_rgb_order(tmp_path):

@@ -1,5 +1,5 @@
-"""The model chooser's rules (core.model_choice, Qt-free and torch-free) and the engine's requests
-behind it (core.model_requests): which weights are here offline and the default each preset gets,
+"""The model chooser's rules (core.models.choice, Qt-free and torch-free) and the engine's requests
+behind it (core.engine.model_handlers): which weights are here offline and the default each preset gets,
 the one line wrong with an input, the presets a checkpoint fits, a COCO download with progress
 and cancel against a loopback server standing in for the hub (RCNN_LENS_WEIGHTS_MIRROR), and a
 load of uncached COCO weights that answers one line instead of fetching."""
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core import model_choice as mc
 from core.errors import LensError
+from core.models import choice as mc
 from core.paths import DEMO_WEIGHTS
-from core.stages import ModelCheck
+from core.tracing.types import ModelCheck
 
 from ..loopback import save_whole_pickle, serve_hub
 from .conftest import Engine
@@ -177,8 +177,8 @@ def test_download_with_a_wrong_hash_keeps_nothing_and_a_load_never_fetches(engin
 
 
 def test_a_mirror_must_be_an_http_folder(monkeypatch):
-    from core import presets
-    from core import weights as w
+    from core.models import presets
+    from core.models import weights as w
 
     monkeypatch.setenv("RCNN_LENS_WEIGHTS_MIRROR", "file:///etc/")
     with pytest.raises(LensError, match="RCNN_LENS_WEIGHTS_MIRROR: expected the http"):

@@ -9,8 +9,8 @@ import core
 from core.errors import LensError
 from core.overlays import all_layers, layers_for
 from core.overlays.layers import Boxes, Heatmap, Picture, Points
+from core.overlays.render import render
 from core.overlays.rois import sampling
-from core.render import render
 
 from .conftest import noise_image
 
@@ -307,8 +307,8 @@ def test_a_new_stage_is_one_registry_entry(alex):
     import types
     from dataclasses import replace
 
-    from core.export import parse_overlays
     from core.overlays import REGISTRY, Stage, available, register
+    from core.overlays.export import parse_overlays
     from core.overlays.layers import StageLayers
     from core.overlays.settings import defaults
 
@@ -332,17 +332,11 @@ def test_a_new_stage_is_one_registry_entry(alex):
 
 
 def test_a_lean_trace_names_the_part_a_stage_needs(alex):
-    from core.parts import Missing, fill, lean
-
-    sources = {}
-    from core.parts import HEAVY, expand
-
-    for pattern in HEAVY:
-        for path in expand(alex, pattern):
-            sources[path] = 5
     from dataclasses import replace
 
-    thin, kept = lean(replace(alex, _state=None), sources)
+    from core.tracing.parts import Missing, fill, lean
+
+    thin, kept = lean(replace(alex, _state=None), 5)
     assert layers_for(thin, "detections").layers  # light stages draw without any part
     with pytest.raises(Missing) as m:
         layers_for(thin, "features")
@@ -359,7 +353,7 @@ def test_a_lean_trace_names_the_part_a_stage_needs(alex):
 
 
 def test_a_withheld_array_never_answers_a_comparison_or_sum_quietly():
-    from core.parts import Missing, Withheld
+    from core.tracing.parts import Missing, Withheld
 
     w = Withheld(("training", "rpn", "matched"), (10,), "int64", 3)
     for read in (lambda: w == 2, lambda: w != 2, lambda: w > 0, lambda: w + 1, lambda: 1 - w, lambda: ~w,
@@ -372,7 +366,7 @@ def test_a_withheld_array_never_answers_a_comparison_or_sum_quietly():
 
 def test_sizes_read_width_first_and_say_so(alex):
     """Image sizes read W x H everywhere (and say it); tensors as their shapes [C, H, W]."""
-    from core.trace_summary import pipeline_rows
+    from core.tracing.summary import pipeline_rows
 
     rows = {r[0]: r for r in pipeline_rows(alex)}
     assert rows["input"][2] == "250x150 -> 500x300 (W x H)" and rows["input"][1] == "3 x 320 x 512"

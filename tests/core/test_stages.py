@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import core
-from core.stages import KEPT, OVER_TOP_N, SUPPRESSED
+from core.tracing.types import KEPT, OVER_TOP_N, SUPPRESSED
 
 from .conftest import noise_image
 

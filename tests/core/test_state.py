@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import core
-from core import probe
 from core.errors import LensError
 from core.overlays import layers_for
 from core.overlays.selection import Selection, anchor_of
-from core.parts import HEAVY, Missing, expand, lean
-from core.stages import SUPPRESSED
-from core.state import LensState, ModelChoice
+from core.state import probe
+from core.state.app_state import LensState, ModelChoice
+from core.tracing.parts import Missing, lean
+from core.tracing.types import SUPPRESSED
 
 from .conftest import noise_image
 
@@ -29,8 +29,7 @@ def tr(model):
 
 
 def thin(tr, source=1):
-    sources = {p: source for pat in HEAVY for p in expand(tr, pat)}
-    return lean(replace(tr, _state=None), sources)
+    return lean(replace(tr, _state=None), source)
 
 
 def test_a_trace_of_another_image_is_refused(tr):

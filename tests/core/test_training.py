@@ -9,10 +9,10 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.ops import box_iou
 
 import core
-from core.models import LoadedModel
-from core.presets import PRESETS
-from core.training import IGNORED, LOSSES, NEGATIVE, POSITIVE, anchor_boxes, attach, compute
-from core.truth import Truth
+from core.models.load import LoadedModel
+from core.models.presets import PRESETS
+from core.training.targets import IGNORED, LOSSES, NEGATIVE, POSITIVE, anchor_boxes, attach, compute
+from core.truth.types import Truth
 
 from .conftest import noise_image
 

@@ -7,7 +7,9 @@ import pytest
 
 from core.errors import LensError, TruthError
 from core.paths import DEMO_IMAGES
-from core.truth import Truth, find_for_image, missing_warnings, open_annotations
+from core.truth.beside import find_for_image
+from core.truth.sources import open_annotations
+from core.truth.types import Truth, missing_warnings
 
 NAMES = ["__background__", "cat", "dog", "potted plant"]
 

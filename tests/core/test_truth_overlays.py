@@ -12,9 +12,9 @@ from core.errors import LensError
 from core.overlays import ALL_STAGES, all_layers, layers_for, merged
 from core.overlays.layers import Boxes, Heatmap, Lines
 from core.paths import DEMO_IMAGES
-from core.stages import EXTRA_STAGES, STAGES, TRAINING_STAGES
-from core.training import attach
-from core.truth import find_for_image
+from core.tracing.types import EXTRA_STAGES, STAGES, TRAINING_STAGES
+from core.training.targets import attach
+from core.truth.beside import find_for_image
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_loss_heatmap_holds_each_sampled_anchors_share_in_its_cell(scene):
 
 
 def test_export_draws_the_new_stages(scene, tmp_path):
-    from core.export import parse_overlays, render_trace
+    from core.overlays.export import parse_overlays, render_trace
 
     tr = scene[0]
     assert parse_overlays("training") == list(TRAINING_STAGES)
@@ -186,7 +186,7 @@ def test_export_draws_the_new_stages(scene, tmp_path):
     rgb, drawn, _ = render_trace(black, ["anchor_targets"], {"anchor_targets": {"show": "positive"}}, legend=False)
     lines = layer(drawn[0], "anchor_targets.matched")
     from core.overlays.layers import StageLayers
-    from core.render import render
+    from core.overlays.render import render
 
     only = render(black.image, [StageLayers("x", [lines])])  # the lines alone, on black
     k = int(np.argmax(np.hypot(*(lines.segments[:, 2:] - lines.segments[:, :2]).T)))  # the longest line

@@ -1,4 +1,4 @@
-"""The app's ground-truth side without Qt (core.truth_state, core.browse): the selected object's
+"""The app's ground-truth side without Qt (core.state.truth, core.analysis.browse): the selected object's
 rules, the seed, the Truth panel's rows and filters, the per-object training detail, and an
 analysis folder as the app browses it."""
 
@@ -11,17 +11,17 @@ import pytest
 import core
 from core.errors import LensError
 from core.overlays.selection import Selection
-from core.state import LensState
-from core.truth import Truth
-from core.truth_state import filtered, object_detail, object_rows
+from core.state.app_state import LensState
+from core.state.truth import filtered, object_detail, object_rows
+from core.truth.types import Truth
 
 from .conftest import noise_image
 
 
 @pytest.fixture(scope="module")
 def tr():
-    from core.diagnose import attach as diagnose
-    from core.training import attach
+    from core.analysis.diagnose import attach as diagnose
+    from core.training.targets import attach
 
     model = core.load_model("demo", weights="random:1", box_score_thresh=0.0)
     t = core.trace(model, noise_image(160, 200, seed=3))
@@ -93,13 +93,13 @@ def test_rows_filters_and_the_training_detail(tr):
     s.set_image("a.png", tr.image)
     s.accept_trace(tr)
     assert s.gt.explain(0) == f"object 0 (circle): {dg.objects[0].verdict}: {dg.explain(0)}"
-    from core.probe import readout
+    from core.state.probe import readout
 
     assert "truth 1: triangle" in readout(tr, s.settings, 120, 60, Selection("truth", 1))
 
 
 def test_an_analysis_folder_as_the_app_browses_it(tmp_path, monkeypatch):
-    from core import browse
+    from core.analysis import browse
 
     out = tmp_path / "out"
     out.mkdir()

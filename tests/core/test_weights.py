@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import core
-from core import presets
-from core import weights as w
 from core.errors import WeightsError
+from core.models import presets
+from core.models import weights as w
 
 
 def _params(model):

@@ -6,7 +6,6 @@ no file; the command line's --trust; Mask R-CNN and Keypoint R-CNN rows that dra
 and heatmaps are; the banner of a model whose trace differs from model(images). Waits are on the
 window's state and the engine's replies, never sleeps."""
 
-import textwrap
 from pathlib import Path
 
 import cv2
@@ -16,10 +15,10 @@ import pytest
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog
 
-from core import model_choice as mc
 from core.colormaps import class_colour
+from core.models import choice as mc
 from core.paths import DEMO_WEIGHTS
-from core.state import ModelChoice
+from core.state.app_state import ModelChoice
 
 from ..loopback import save_whole_pickle, serve_hub
 from .conftest import view_pixels, wait_settled, wait_trace
@@ -48,7 +47,7 @@ class FakeEngine(QObject):
 
 
 def _rows(coco_cached: bool):
-    from core.presets import PRESETS
+    from core.models.presets import PRESETS
 
     out = []
     for name, p in PRESETS.items():
@@ -378,31 +377,11 @@ def test_mask_and_keypoint_rows_draw_where_torchvision_puts_them(make_window, qt
 
 # ---------------------------------------------------------------- the model check
 def test_a_model_whose_trace_differs_from_model_images_gets_a_banner(make_window, scenes, qtbot, tmp_path):
-    f = tmp_path / "topone.py"
-    f.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(TINY.parent)!r})
-        from tiny_models import tiny_faster_rcnn
-        from torchvision.models.detection.roi_heads import RoIHeads
-
-        class TopOne(RoIHeads):
-            def postprocess_detections(self, *args):
-                boxes, scores, labels = super().postprocess_detections(*args)
-                return [b[:1] for b in boxes], [s[:1] for s in scores], [lab[:1] for lab in labels]
-
-        def build():
-            m = tiny_faster_rcnn()
-            m.roi_heads.__class__ = TopOne
-            return m
-
-        def plain():
-            return tiny_faster_rcnn()
-    """))
-    win = make_window([scenes[0]], model=f"{f}:plain")
+    win = make_window([scenes[0]], model=f"{TINY}:tiny_faster_rcnn")
     tr = wait_trace(qtbot, win, scenes[0])
     assert tr.check is None and not win.view.banner.isVisibleTo(win)  # torchvision's own modules: no banner
-    win.state.choose_model(f"{f}:build", None)
-    qtbot.waitUntil(lambda: win.state.trace is not None and win.state.trace.model == f"{f}:build" and win.settled,
+    win.state.choose_model(f"{TINY}:top_one", None)
+    qtbot.waitUntil(lambda: win.state.trace is not None and win.state.trace.model == f"{TINY}:top_one" and win.settled,
                     timeout=60_000)
     assert win.view.banner.isVisibleTo(win)
     assert win.view.banner.text().startswith("not what the model computes: model(images) gave 1 detections")

@@ -22,7 +22,7 @@ def test_gui_sources_never_import_torch():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             bad += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("torch", "torchvision")
-                    or n in ("core.runner", "core.models", "core.weights", "core.trace")]
+                    or n in ("core.tracing.runner", "core.models.load", "core.models.weights", "core.trace")]
     assert bad == []
 
 

@@ -1,7 +1,7 @@
 """Ground truth in the app, offscreen: the demo scenes open with their truth drawn; the training
-table is torchvision's (core.training on the same image and seed, computed here); Resample draws
+table is torchvision's (core.training.targets on the same image and seed, computed here); Resample draws
 a new minibatch without the backbone; a click on a truth box selects the object and filters the
-anchor and RoI targets to it; the Truth panel's verdicts are core.diagnose's, its filters are
+anchor and RoI targets to it; the Truth panel's verdicts are core.analysis.diagnose's, its filters are
 Diagnosis.where's, the selected object's path is drawn and verdicts follow a threshold without the
 backbone; an analysis folder opens sorted and a click opens its image; a bad annotation file is
 one line in the message bar. Waits are on the window's own state, never sleeps."""
@@ -30,10 +30,10 @@ def demo():
 
 def local(model, path, **params):
     """The trace, truth, training view (seed 0) and verdicts of ``path``, computed in this process."""
-    from core.diagnose import anchor_evidence, diagnose
-    from core.images import load
-    from core.training import attach
-    from core.truth import find_for_image
+    from core.analysis.diagnose import anchor_evidence, diagnose
+    from core.tracing.images import load
+    from core.training.targets import attach
+    from core.truth.beside import find_for_image
 
     img = load(path)
     tr = core.trace(model, img, **params)
@@ -71,7 +71,7 @@ def test_demo_scene_truth_training_table_resample_and_a_click_on_a_truth_box(mak
     win.state.set_visible("truth", False)
     assert not _edge_colour_near(win, *top, TRUTH_COLOUR)  # it was the truth stage that drew it
     win.state.set_visible("truth", True)
-    # the training table: torchvision's losses and minibatches for seed 0 (core.training, here)
+    # the training table: torchvision's losses and minibatches for seed 0 (core.training.targets, here)
     T = tr.training
     assert T.seed == 0 and win.inspector.training.rows == ref.training.table()
     for k, v in ref.training.losses.items():
@@ -84,7 +84,7 @@ def test_demo_scene_truth_training_table_resample_and_a_click_on_a_truth_box(mak
     t1 = win.state.trace
     assert win.inspector.training.seed.value() == 1 and win.state.gt.seed == 1
     assert not np.array_equal(t1.training.rpn.sampled, T.rpn.sampled)  # another minibatch
-    from core.training import compute
+    from core.training.targets import compute
 
     again = compute(ref, truth, 1)
     assert np.array_equal(t1.training.rpn.sampled, again.rpn.sampled)
@@ -136,7 +136,7 @@ def test_demo_scene_truth_training_table_resample_and_a_click_on_a_truth_box(mak
 
 
 def test_truth_panel_verdicts_filters_path_and_a_threshold(make_window, qtbot, demo):
-    from core.diagnose import diagnose
+    from core.analysis.diagnose import diagnose
 
     win = make_window([SCENE_4])
     tr = wait_trace(qtbot, win, SCENE_4)
@@ -193,8 +193,8 @@ def test_truth_panel_verdicts_filters_path_and_a_threshold(make_window, qtbot, d
 
 
 def test_an_analysis_folder_opens_sorted_and_a_click_opens_its_image(make_window, qtbot, tmp_path, monkeypatch):
-    from core.analysis_files import read_analysis
-    from core.analyze import analyze
+    from core.analysis.analyze import analyze
+    from core.analysis.files import read_analysis
 
     (tmp_path / "imgs").mkdir()
     (tmp_path / "ann").mkdir()

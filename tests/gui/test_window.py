@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from core.overlays.selection import Selection
-from core.stages import STAGES, SUPPRESSED
+from core.tracing.types import STAGES, SUPPRESSED
 
 from .conftest import activate, view_pixels, wait_settled, wait_trace
 
@@ -196,8 +196,8 @@ def test_settings_are_remembered(make_window, scenes, qtbot, qsettings):
 
 
 def test_model_chooser_class_chart_and_random_banner_follow_the_model(make_window, scenes, qtbot):
-    from core.model_choice import Request
-    from core.state import ModelChoice
+    from core.models.choice import Request
+    from core.state.app_state import ModelChoice
     from gui.model_dialog import ModelDialog
 
     dlg = ModelDialog(ModelChoice("demo", None))
