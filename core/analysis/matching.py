@@ -10,8 +10,9 @@ from core.analysis.verdicts import COVER_IOU, TIDE_BG, TIDE_FG
 def match(iou: np.ndarray, gt_labels: np.ndarray, det_labels: np.ndarray, det_scores: np.ndarray,
           thresh: float = COVER_IOU) -> tuple[np.ndarray, np.ndarray]:
     """COCO's greedy matching: detections by descending score, each to the unmatched object of its
-    class with the highest IoU >= ``thresh``. ``iou`` is [objects, detections]. Returns
-    (gt_det [N], det_gt [D]), -1 where unmatched."""
+    class with the highest IoU >= ``thresh``; among objects of equal IoU (two identical truth boxes)
+    the later one, as pycocotools' ``evaluateImg`` takes it. ``iou`` is [objects, detections].
+    Returns (gt_det [N], det_gt [D]), -1 where unmatched."""
     n, d = iou.shape
     gt_det = np.full(n, -1, np.int64)
     det_gt = np.full(d, -1, np.int64)
@@ -20,7 +21,7 @@ def match(iou: np.ndarray, gt_labels: np.ndarray, det_labels: np.ndarray, det_sc
     for j in np.argsort(-np.asarray(det_scores), kind="stable"):
         ok = (gt_labels == det_labels[j]) & (gt_det < 0) & (iou[:, j] >= thresh)
         if ok.any():
-            g = int(np.argmax(np.where(ok, iou[:, j], -1.0)))
+            g = n - 1 - int(np.argmax(np.where(ok, iou[:, j], -1.0)[::-1]))  # the last of the best
             gt_det[g] = j
             det_gt[j] = g
     return gt_det, det_gt

@@ -1,4 +1,4 @@
-"""rcnn-lens analyze: records equal torchvision's outputs, mAP equals torchmetrics', resume after a
+"""rcnn-lens analyze: records equal torchvision's outputs and pycocotools' matching, mAP equals torchmetrics', resume after a
 torn line or Ctrl+C, unreadable files listed, two torchrun CPU ranks write what one process does."""
 
 import json
@@ -45,7 +45,63 @@ def jsonl(path):
     return [json.loads(x) for x in Path(path).read_text().splitlines()]
 
 
-def test_records_are_torchvisions_outputs_and_map_is_torchmetrics(scenes, tmp_path):
+def torchvision_reference(module, img, truth_xyxy):
+    """What torchvision itself computes for one image, with no code of ours: the detections of
+    ``model(images)``, and each truth object's best IoU with the RPN's proposals after NMS (what the
+    box head sees) and with the anchors, in the model's frame (truth resized as the transform resizes)."""
+    from torchvision.models.detection.transform import resize_boxes
+    from torchvision.ops import box_iou
+
+    x = torch.from_numpy(img).permute(2, 0, 1).float().div(255)
+    with torch.inference_mode():
+        out = module([x])[0]
+        images, _ = module.transform([x])
+        feats = module.backbone(images.tensors)
+        proposals, _ = module.rpn(images, feats)
+        anchors = module.rpn.anchor_generator(images, list(feats.values()))
+    t = resize_boxes(truth_xyxy, img.shape[:2], images.image_sizes[0])
+    return out, box_iou(t, proposals[0]).max(1).values.numpy(), box_iou(t, anchors[0]).max(1).values.numpy()
+
+
+def coco_matches(ann: dict, recs: list[dict]):
+    """pycocotools' own matching at IoU 0.5 (area all, 100 detections): the matched detection of
+    each truth object and whether each detection matched, per image, and COCOeval's mAPs."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = COCO()
+    gt.dataset = {**ann, "annotations": [{**a, "area": a["bbox"][2] * a["bbox"][3], "iscrowd": a.get("iscrowd", 0)}
+                                         for a in ann["annotations"]]}
+    ids = {Path(im["file_name"]).name: im["id"] for im in ann["images"]}
+    dets, det_ids = [], {}
+    for r in recs:
+        for k, d in enumerate(r["detections"]):
+            x1, y1, x2, y2 = d["box"]
+            det_ids[len(dets) + 1] = (Path(r["image"]).name, k)
+            dets.append({"image_id": ids[Path(r["image"]).name], "category_id": d["label"],
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "score": d["score"]})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        dt = gt.loadRes(dets)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    truth_of, matched = {}, set()
+    a = ev.params.areaRng.index([0, 1e10])
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != ev.params.areaRng[a]:
+            continue
+        for gid, m in zip(e["gtIds"], e["gtMatches"][0]):
+            truth_of[gid] = det_ids[int(m)] if m else None
+        matched |= {det_ids[int(d)] for d, m in zip(e["dtIds"], e["dtMatches"][0]) if m}
+    return truth_of, matched, float(ev.stats[1]), float(ev.stats[0])
+
+
+def test_records_are_torchvisions_outputs_and_pycocotools_matches(scenes, tmp_path):
     from torchmetrics.detection import MeanAveragePrecision
 
     out = tmp_path / "out"
@@ -56,45 +112,45 @@ def test_records_are_torchvisions_outputs_and_map_is_torchmetrics(scenes, tmp_pa
     ann = json.loads((scenes / "annotations.json").read_text())
     model = core.load_model("demo")
     metric = MeanAveragePrecision(iou_type="bbox", backend="pycocotools")
+    truth_of, matched, map50, map_ = coco_matches(ann, recs)
     for r, im in zip(recs, ann["images"]):
         truth = [a for a in ann["annotations"] if a["image_id"] == im["id"]]
         assert len(r["truth"]) == len(truth) > 0
-        for o in r["truth"]:
-            assert {"box", "label", "name", "verdict", "best_anchor_iou", "best_proposal_iou", "detection",
-                    "why"} <= set(o)
-            assert o["verdict"] in VERDICTS and isinstance(o["why"], str)
-            assert (o["detection"] is not None) == (o["verdict"] == "detected")
-            cov = o["covering_rois"]  # per covering RoI, compact (test_diagnose checks the values)
-            assert set(cov) == {"roi", "iou", "class_prob", "winner", "winner_prob"}
-            assert all(len(v) == o["rois"] for v in cov.values()) and (o["rois"] > 0) == (o["best_proposal_iou"] >= 0.5)
-            assert cov["iou"] == sorted(cov["iou"], reverse=True) and all(x >= 0.5 for x in cov["iou"])
-            if o["roi"] in cov["roi"]:
-                k = cov["roi"].index(o["roi"])
-                assert abs(cov["class_prob"][k] - o["class_prob"]) <= 6e-5 and cov["winner"][k] == o["winner"]
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in truth])
         img = cv2.imread(r["image"])[..., ::-1].copy()
-        with torch.inference_mode():
-            ref = model.module([torch.from_numpy(img).permute(2, 0, 1).float().div(255)])[0]
+        ref, proposal_iou, anchor_iou = torchvision_reference(model.module, img, boxes)
         got = r["detections"]
         assert len(got) == len(ref["boxes"])
         np.testing.assert_allclose([d["box"] for d in got], ref["boxes"].numpy().reshape(-1, 4), atol=2e-3)
         np.testing.assert_allclose([d["score"] for d in got], ref["scores"].numpy(), atol=1e-5)
         assert [d["label"] for d in got] == ref["labels"].tolist()
         assert {d["error"] for d in got} <= set(ERRORS)
-        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                              for a in truth])
+        name = Path(r["image"]).name
+        for k, d in enumerate(got):  # TIDE's tp is pycocotools' match
+            assert (d["error"] == "tp") == ((name, k) in matched), (name, k, d)
+        for o, a, p_iou, a_iou in zip(r["truth"], truth, proposal_iou, anchor_iou):
+            assert {"box", "label", "name", "verdict", "best_anchor_iou", "best_proposal_iou", "detection",
+                    "why"} <= set(o)
+            assert o["verdict"] in VERDICTS and isinstance(o["why"], str)
+            want = truth_of[a["id"]]  # the detection pycocotools matched to this object, or None
+            assert (o["verdict"] == "detected") == (want is not None), (name, o)
+            assert o["detection"] == (want[1] if want else None)
+            assert o["best_proposal_iou"] == pytest.approx(float(p_iou), abs=1e-4)
+            assert o["best_anchor_iou"] == pytest.approx(float(a_iou), abs=1e-4)
+            cov = o["covering_rois"]  # per covering RoI, compact (test_diagnose checks the values)
+            assert set(cov) == {"roi", "iou", "class_prob", "winner", "winner_prob"}
+            assert all(len(v) == o["rois"] for v in cov.values()) and (o["rois"] > 0) == (p_iou >= 0.5)
+            assert cov["iou"] == sorted(cov["iou"], reverse=True) and all(x >= 0.5 for x in cov["iou"])
         metric.update([{k: ref[k] for k in ("boxes", "scores", "labels")}],
                       [{"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in truth])}])
     m = metric.compute()
     s = json.loads((out / "summary.json").read_text())
-    assert s["map50"] == pytest.approx(float(m["map_50"]), abs=2e-4)
-    assert s["map"] == pytest.approx(float(m["map"]), abs=2e-4)
+    assert s["map50"] == pytest.approx(float(m["map_50"]), abs=2e-4) == pytest.approx(map50, abs=2e-4)
+    assert s["map"] == pytest.approx(float(m["map"]), abs=2e-4) == pytest.approx(map_, abs=2e-4)
     assert s["images"] == 6 and s["objects"] == len(ann["annotations"]) == sum(s["verdicts"].values())
-    assert sum(sum(v.values()) for v in s["verdicts_per_class"].values()) == s["objects"]
-    assert sum(s["detection_errors"].values()) == s["detections"]
-    assert s["detection_errors"]["tp"] == s["verdicts"]["detected"]
-    objs = [o for r in recs for o in r["truth"]]
-    assert s["proposal_recall"]["0.5"] == pytest.approx(np.mean([o["best_proposal_iou"] >= 0.5 for o in objs]), abs=1e-5)
-    assert s["anchor_recall"]["0.7"] == pytest.approx(np.mean([o["best_anchor_iou"] >= 0.7 for o in objs]), abs=1e-5)
+    assert s["verdicts"]["detected"] == sum(v is not None for v in truth_of.values())
+    assert s["detection_errors"]["tp"] == len(matched) and sum(s["detection_errors"].values()) == s["detections"]
     assert s["settings"]["params"]["box_score_thresh"] == 0.5 and s["settings"]["model"] == "demo"
     png = cv2.imread(str(out / "summary.png"))
     assert png is not None and png.shape[1] >= 1200 and png.std() > 10

@@ -238,14 +238,23 @@ def test_anchor_evidence_equals_the_full_iou_matrices(demo):
 
 def test_matching_equals_pycocotools(demo):
     """Each object's detection = the one COCOeval's evaluateImg matches at IoU 0.5 (its own greedy
-    matching, per category, by descending score)."""
+    matching, per category, by descending score), also where two truth boxes are exactly the same
+    (pycocotools gives the detection to the later one) and where an object is a crowd region (it
+    takes no detection from an object and gets no verdict)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    checked = 0
+    checked = duplicates = crowds = 0
     for i in range(6):
         s = make_scene(scene_rng(77, i))
         truth = perturbed(core.trace(demo, s.image), s, np.random.default_rng(i))
+        n = len(truth)
+        crowd = np.zeros(n + 1, bool)
+        if i % 2 == 1 and n > 2:
+            crowd[1] = True  # a crowd region where an object was
+        # the first object twice, exactly: the same box and class
+        truth = Truth(np.concatenate([truth.boxes, truth.boxes[:1]]), (*truth.names, truth.names[0]),
+                      np.concatenate([truth.labels, truth.labels[:1]]), crowd=crowd)
         tr = core.trace(demo, s.image, box_score_thresh=0.05)
         dg = diagnose(tr, truth)
         fin = tr.final()
@@ -254,7 +263,7 @@ def test_matching_equals_pycocotools(demo):
                       "categories": [{"id": k + 1, "name": n} for k, n in enumerate(CLASSES)],
                       "annotations": [{"id": k + 1, "image_id": 1, "category_id": int(truth.labels[k]),
                                        "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
-                                       "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0}
+                                       "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": int(crowd[k])}
                                       for k, b in enumerate(truth.boxes)]}
         with contextlib.redirect_stdout(io.StringIO()):
             gt.createIndex()
@@ -270,14 +279,18 @@ def test_matching_equals_pycocotools(demo):
             if e is None:
                 continue
             for dt_id, gt_id in zip(e["dtIds"], e["dtMatches"][0]):
-                if gt_id > 0:
+                if gt_id > 0 and not crowd[int(gt_id) - 1]:  # a match to a crowd region is COCO's "ignore"
                     expected[int(gt_id) - 1] = int(dt_id) - 1  # loadRes numbers detections from 1 in order
         got = {o.index: o.detection for o in dg.objects if o.detection is not None}
         assert got == expected
         for d in dg.detections:
             assert (d.error == "tp") == (d.index in expected.values())
+        assert all(dg.objects[k].verdict is None for k in np.nonzero(crowd)[0])
         checked += len(expected)
-    assert checked > 20
+        duplicates += n in expected  # the later of the two identical boxes took the detection
+        assert 0 not in expected or n not in expected
+        crowds += int(crowd.any())
+    assert checked > 20 and duplicates >= 4 and crowds >= 2
 
 
 def test_tide_types_follow_tides_rules_and_order():
