@@ -93,8 +93,10 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
     if evidence is not None and len(evidence) != n:
         raise ValueError(f"anchor evidence is for {len(evidence)} objects, truth has {n}")
     crowd = np.asarray(getattr(truth, "crowd", np.zeros(n, bool)), bool).reshape(n)
-    # objects that get no verdict and match nothing: classes the model lacks, COCO crowd regions
-    labels = np.where((truth.labels >= 1) & (truth.labels < len(names)) & ~crowd, truth.labels, -1)
+    # ignored as COCO ignores a crowd region (one rule for verdicts, TIDE and mAP): crowd regions and
+    # VOC 'difficult' objects; with the classes the model lacks they get no verdict and match nothing
+    ignored = crowd | np.asarray(truth.difficult, bool).reshape(n)
+    labels = np.where((truth.labels >= 1) & (truth.labels < len(names)) & ~ignored, truth.labels, -1)
     P, H, D = tr.proposals, tr.box_head, tr.detections
     gt_model = evidence.boxes_model if evidence is not None else truth_in_model_frame(tr, truth.boxes).numpy()
     cand_iou = _iou(gt_model, P.boxes)  # [N, candidates]
@@ -226,7 +228,7 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
                                   verdict, cut, **f))
 
     dets = []
-    solid = np.nonzero(~crowd)[0]  # TIDE: crowd regions are not objects (classes the model lacks are)
+    solid = np.nonzero(~ignored)[0]  # TIDE: ignored regions are not objects (classes the model lacks are)
     errors = tide_errors(fin_iou[solid], labels[solid], f_labels, np.where(det_gt >= 0, np.searchsorted(solid, det_gt), -1))
     for j, (etype, g) in enumerate(errors):
         g = None if g is None else int(solid[g])

@@ -20,8 +20,13 @@ def _counts(items, keys) -> dict:
     return {k: int(c.get(k, 0)) for k in keys}
 
 
+def _ignored(o: dict) -> bool:
+    """A crowd region or a VOC 'difficult' object: COCO's ignore (no verdict, iscrowd in mAP)."""
+    return bool(o.get("crowd") or o.get("difficult"))
+
+
 def judged_objects(records) -> list[dict]:
-    """Objects that have a verdict (a class of the model, not a crowd region)."""
+    """Objects that have a verdict (a class of the model, neither a crowd region nor VOC 'difficult')."""
     return [o for r in records for o in r["truth"] if o["verdict"] is not None]
 
 
@@ -41,12 +46,12 @@ def coco_map(records, class_names) -> tuple[float | None, float | None]:
         h, w = r["size"]
         images.append({"id": i, "height": h, "width": w})
         for o in r["truth"]:
-            if o["label"] is None or o["label"] < 1 or (o["verdict"] is None and not o.get("crowd")):
+            if o["label"] is None or o["label"] < 1 or (o["verdict"] is None and not _ignored(o)):
                 continue
             x1, y1, x2, y2 = o["box"]
             anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(o["label"]),
                          "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                         "iscrowd": int(bool(o.get("crowd") or o.get("difficult")))})
+                         "iscrowd": int(_ignored(o))})
         for d in r["detections"]:
             x1, y1, x2, y2 = d["box"]
             dets.append({"image_id": i, "category_id": int(d["label"]), "score": d["score"],
@@ -77,12 +82,13 @@ def summarize(records: list[dict], settings: dict, unreadable: list[dict]) -> di
     names = sorted({o["name"] for o in objs})
     det_names = sorted({d["name"] for d in dets})
     map50, map_ = coco_map(records, settings.get("class_names", []))
-    missing = Counter(o["name"] for o in every if o["verdict"] is None and not o.get("crowd"))
+    missing = Counter(o["name"] for o in every if o["verdict"] is None and not _ignored(o))
     return {
         "images": len(records),
         "objects": len(objs),
         "objects_without_verdict": {"not_a_class": dict(sorted(missing.items())),
-                                    "crowd": sum(1 for o in every if o.get("crowd"))},
+                                    "crowd": sum(1 for o in every if o.get("crowd")),
+                                    "difficult": sum(1 for o in every if o.get("difficult") and not o.get("crowd"))},
         "verdicts": _counts((o["verdict"] for o in objs), VERDICTS),
         "verdicts_per_class": {n: _counts((o["verdict"] for o in objs if o["name"] == n), VERDICTS) for n in names},
         "detections": len(dets),

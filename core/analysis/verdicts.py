@@ -60,6 +60,15 @@ RULES = {
     "box_taken": "final detections of its class cover it, but COCO's matching gave each to another object",
 }
 
+# each verdict in a few words, for charts and lists (the code name stays the key everywhere)
+TITLES = {
+    "detected": "detected", "rpn_missed": "RPN never proposed it", "rpn_suppressed": "RPN NMS suppressed it",
+    "rpn_cut": "RPN filters cut it (top-n, size, score)", "box_misclassified": "box head: another class won",
+    "box_low_score": "box head: its score under the threshold", "box_mislocalized": "box head: its box is off",
+    "box_suppressed": "box NMS suppressed it", "box_cut": "past the detections per image",
+    "box_taken": "its detection went to another object",
+}
+
 # Per detection, TIDE's error types (Bolya et al. 2020), with TIDE's thresholds.
 ERRORS = ("tp", "cls", "loc", "both", "dupe", "bkg")
 ERROR_RULES = {
@@ -101,7 +110,7 @@ class ObjectPath:
     label: int  # the model's class index; -1: not a class of this model
     name: str
     difficult: bool = False
-    verdict: str | None = None  # None only for objects whose class the model lacks and crowd regions
+    verdict: str | None = None  # None only for classes the model lacks, crowd regions and VOC 'difficult' objects
     cut: str | None = None  # for rpn_cut / box_cut: one of CUTS
     # anchors (model frame, truth resized like the image)
     best_anchor_iou: float | None = None
@@ -269,6 +278,9 @@ def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
     if v is None:
         if o.crowd:
             return f"a crowd region of '{o.name}' (COCO iscrowd), not one object: no verdict"
+        if o.difficult and o.label >= 1:
+            return (f"'{o.name}' is marked difficult (VOC): ignored, as COCO ignores a crowd region (never missed, "
+                    "takes no detection from another object): no verdict")
         return f"'{o.name}' is not a class of this model: no verdict"
     if v == "detected":
         return (f"detected as detection {o.detection} ({o.name} {_f(o.detection_score)}, IoU "

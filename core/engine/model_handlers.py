@@ -65,7 +65,7 @@ def suggestion(path: str, trust: bool) -> dict:
 
 
 def _suggest(engine: Engine, job: Job) -> None:
-    job.reply("suggested", suggestion(str(job.body.get("path") or ""), job.body.get("trust") is True))
+    job.reply("suggested", suggestion(job.get("path", str, default=""), job.get("trust", bool) is True))
 
 
 def _download(engine: Engine, job: Job) -> None:
@@ -73,7 +73,7 @@ def _download(engine: Engine, job: Job) -> None:
     from core.models import presets
     from core.models import weights as w
 
-    preset = presets.get(str(job.body.get("preset")))
+    preset = presets.get(job.get("preset", str, default=""))
     last = [0.0]
 
     def progress(done: int, total: int | None) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import socket
 import struct
 import threading
@@ -33,6 +34,7 @@ MAX_FRAME = 4 << 30  # bytes in one array
 MAX_TOTAL = 8 << 30  # bytes of arrays in one message
 MAX_FRAMES = 100_000
 MAX_DIMS = 8
+MAX_DIM = 1 << 31  # the largest dimension (numpy refuses shapes whose element count overflows, even empty)
 _CHUNK = 1 << 22
 
 
@@ -112,11 +114,12 @@ def _frame_specs(raw) -> list[tuple[np.dtype, tuple]]:
         raise ProtocolError("bad frame list")
     specs, total = [], 0
     for item in raw:
-        if not (isinstance(item, list) and len(item) == 2 and item[0] in DTYPES and isinstance(item[1], list)
-                and len(item[1]) <= MAX_DIMS and all(type(d) is int and d >= 0 for d in item[1])):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[0] in DTYPES
+                and isinstance(item[1], list) and len(item[1]) <= MAX_DIMS
+                and all(type(d) is int and 0 <= d <= MAX_DIM for d in item[1])):
             raise ProtocolError(f"bad frame {str(item)[:80]}")
         dt = np.dtype(item[0]).newbyteorder("<")
-        n = int(np.prod(item[1], dtype=np.int64)) * dt.itemsize if item[1] else dt.itemsize
+        n = math.prod(item[1]) * dt.itemsize  # Python integers: a size that would wrap in int64 stays huge
         if n > MAX_FRAME:
             raise ProtocolError(f"a frame of {n} bytes is over the cap of {MAX_FRAME}")
         total += n
@@ -150,11 +153,11 @@ class _Decoder:
                 if not (isinstance(pair, list) and len(pair) == 2):
                     raise ProtocolError("bad dict item")
                 k = self.value(pair[0])
-                if not isinstance(k, (str, int, float, bool, tuple, type(None))):
+                if not isinstance(k, (str, int, float, bool, tuple, type(None))) or not _hashable(k):
                     raise ProtocolError("bad dict key")
                 out[k] = self.value(pair[1])
             return out
-        if "$c" in v and isinstance(v.get("f"), dict):
+        if isinstance(v.get("$c"), str) and isinstance(v.get("f"), dict):
             cls = TYPES.get(v["$c"])
             if cls is None:
                 raise ProtocolError(f"unknown type {str(v['$c'])[:40]!r}")
@@ -166,9 +169,17 @@ class _Decoder:
                 return cls(**kwargs)
             except Exception as err:  # noqa: BLE001 - a constructor refusing its values
                 raise ProtocolError(f"bad {v['$c']}: {type(err).__name__}: {err}") from None
-        if "$x" in v and v["$x"] in CODECS:
+        if isinstance(v.get("$x"), str) and v["$x"] in CODECS:
             return CODECS[v["$x"]][2](self.value(v.get("v")))
         raise ProtocolError("bad value")
+
+
+def _hashable(k) -> bool:
+    try:
+        hash(k)
+    except TypeError:  # a tuple holding a list
+        return False
+    return True
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

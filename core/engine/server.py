@@ -39,6 +39,7 @@ import os
 import threading
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from core.engine.protocol import Channel, ProtocolError
@@ -79,6 +80,28 @@ class Job:
             from core.tracing.runner import Cancelled
 
             raise Cancelled(self.kind)
+
+    def get(self, name: str, *types, default=None):
+        """The body's ``name`` when it is one of ``types`` (``default`` when absent or null); a value of
+        another type is the sender's mistake: one line (an error reply), never a crash."""
+        value = self.body.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            want = " or ".join(t.__name__ for t in types)
+            raise LensError(f"request {self.kind!r}", f"'{name}' must be {want}, not {type(value).__name__}")
+        return value
+
+    @contextmanager
+    def watching(self, module):
+        """Check for cancellation before every module of ``module.backbone``: a newer request stops
+        a trace (or a training step's backbone) inside the backbone, not only between stages."""
+        handles = [m.register_forward_pre_hook(lambda *_: self.check()) for m in module.backbone.modules()]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
 
     def reply(self, kind: str, body=None) -> None:
         if self._channel is not None:
@@ -167,7 +190,8 @@ class Engine:
             if type(err).__name__ == "Cancelled":
                 job.reply("cancelled", {"kind": job.kind, "at": str(err)})
                 return
-            traceback.print_exc()
+            if os.environ.get("RCNN_LENS_DEBUG"):  # the message says it; the traceback only on --debug
+                traceback.print_exc()
             job.reply("error", {"kind": job.kind, "message": f"{type(err).__name__}: {err}"})
 
     # ---- traces out

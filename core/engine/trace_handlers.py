@@ -3,40 +3,27 @@ with other thresholds, fetch a part a trace withheld (core.tracing.parts)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import replace
 
 from core.engine.server import Engine, Job, handles
 from core.errors import LensError
 
 
-@contextmanager
-def _cancellable(module, job: Job):
-    """Check for cancellation before every backbone module: a newer request stops a trace
-    inside the backbone, not only between the runner's stages."""
-    handles = [m.register_forward_pre_hook(lambda *_: job.check()) for m in module.backbone.modules()]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def _load(engine: Engine, job: Job) -> None:
     """``trust`` (only ``true`` counts) loads a whole pickled model: sent for one load, never kept.
     COCO weights that are not cached answer one line (``download``: the preset), never a fetch."""
-    b = job.body
-    job.reply("status", {"text": f"loading {b.get('name')}…"})
+    name, weights = job.get("name", str, default="demo"), job.get("weights", str)
+    device, trust = job.get("device", str, default="cpu"), job.get("trust", bool) is True
+    job.reply("status", {"text": f"loading {name}…"})
     from core.engine.model_handlers import not_cached
     from core.models.load import load_model
     from core.models.params import model_params
 
-    missing = not_cached(b.get("name"), b.get("weights"))
+    missing = not_cached(name, weights)
     if missing is not None:
         job.reply("error", missing)
         return
-    engine.model = load_model(str(b.get("name")), weights=b.get("weights"), device=str(b.get("device") or "cpu"),
-                              trust=b.get("trust") is True)
+    engine.model = load_model(name, weights=weights, device=device, trust=trust)
     engine.current = engine.current_seq = None
     m = engine.model
     job.reply("loaded", {"name": m.name, "weights": m.weights, "class_names": list(m.class_names),
@@ -52,17 +39,17 @@ def _trace(engine: Engine, job: Job) -> None:
     from core.tracing.images import load
     from core.tracing.runner import trace
 
-    image = job.body.get("image")
+    image = job.get("image", str, np.ndarray)
     if isinstance(image, str):
         rgb, name = load(image), image
-    elif isinstance(image, np.ndarray):
+    elif image is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
         rgb, name = image, "<array>"
     else:
         raise LensError("trace", "send an image path or an HxWx3 uint8 array")
-    name = str(job.body.get("name") or name)
-    params = dict(job.body.get("params") or {})
+    name = job.get("name", str, default=name)
+    params = job.get("params", dict, default={})
     job.check()
-    with _cancellable(engine.model.module, job):
+    with job.watching(engine.model.module):
         full = trace(engine.model, rgb, cancel=job.cancelled, **params)
     engine.enrich_and_publish(job, replace(full, meta=replace(full.meta, name=name)))
 
@@ -72,11 +59,13 @@ def _retrace(engine: Engine, job: Job) -> None:
         raise LensError("retrace", "no trace to rerun yet")
     from core.tracing.runner import retrace
 
-    engine.enrich_and_publish(job, retrace(engine.current, cancel=job.cancelled, **dict(job.body.get("params") or {})))
+    engine.enrich_and_publish(job, retrace(engine.current, cancel=job.cancelled, **job.get("params", dict, default={})))
 
 
 def _fetch(engine: Engine, job: Job) -> None:
-    source, path = job.body.get("source"), tuple(job.body.get("path") or ())
+    source, path = job.get("source", int), tuple(job.get("path", list, tuple, default=()))
+    if not all(isinstance(p, str | int) and not isinstance(p, bool) for p in path):
+        raise LensError("request 'fetch'", "'path' must hold field names and indices")
     value = engine.parts.get((source, path))
     if value is None and path and isinstance(path[-1], int):
         whole = engine.parts.get((source, path[:-1]))

@@ -35,10 +35,14 @@ for _name in ("matched", "iou", "loss_objectness", "bce", "objectness"):
 
 def options(raw) -> dict:
     """The truth options of a request body (defaults: find the truth beside the image, seed 0)."""
-    raw = raw if isinstance(raw, dict) else {}
+    if raw is not None and not isinstance(raw, dict):
+        raise LensError("truth options", f"must be a dict, not {type(raw).__name__}")
+    raw = raw or {}
     ann = raw.get("annotations")
+    if ann is not None and not isinstance(ann, str):
+        raise LensError("truth options", f"'annotations' must be a path, not {type(ann).__name__}")
     seed = check_seed(raw.get("seed", 0))
-    return {"annotations": str(ann) if ann else None, "seed": seed, "enabled": bool(raw.get("enabled", True))}
+    return {"annotations": ann or None, "seed": seed, "enabled": raw.get("enabled", True) is not False}
 
 
 @dataclass
@@ -115,23 +119,33 @@ def attach_truth(engine: Engine, job: Job, full, opts: dict):
         return full, notes
     job.check()
     full = replace(full, truth=truth)
-    for what, step in (("training view", lambda tr: _training(tr, opts["seed"])),
+    for what, step in (("training view", lambda tr: _training(engine, job, tr, opts["seed"])),
                        ("verdicts", lambda tr: _side(engine).live(tr, tr.truth))):
         job.check()
-        try:
-            full = step(full)
-        except Exception as err:  # noqa: BLE001 - the trace goes out without this part, with one line
-            if _cancelled(err):
-                raise
-            notes.append(("error", {"kind": "truth", "message": f"{Path(full.meta.name).name}: {what}: "
-                                                                f"{getattr(err, 'problem', None) or err}"}))
+        full = _step(full, what, step, notes)
     return full, notes
 
 
-def _training(tr, seed: int):
-    from core.training.targets import attach
+def _step(full, what: str, step, notes: list, fallback=None):
+    """``step(full)``; when it fails, ``fallback`` (default ``full``) and one error line in ``notes``
+    (the trace goes out without that part). A cancel goes through."""
+    try:
+        return step(full)
+    except Exception as err:  # noqa: BLE001 - reported in one line, the app goes on
+        if _cancelled(err):
+            raise
+        notes.append(("error", {"kind": "truth", "message": f"{Path(full.meta.name).name}: {what}: "
+                                                            f"{getattr(err, 'problem', None) or err}"}))
+        return full if fallback is None else fallback
 
-    return attach(tr, tr.truth, seed)
+
+def _training(engine: Engine, job: Job, tr, seed: int | None = None):
+    """``tr`` with the training view for ``seed`` (None: its own seed, for the trace's RPN thresholds:
+    computed again only when those changed). The train-mode backbone stops when a newer request comes."""
+    from core.training.targets import attach, refresh
+
+    with job.watching(engine.model.module):
+        return refresh(tr) if seed is None else attach(tr, tr.truth, seed)
 
 
 def _enrich(engine: Engine, job: Job, full):
@@ -141,15 +155,18 @@ def _enrich(engine: Engine, job: Job, full):
         return attach_truth(engine, job, full, opts)
     if job.kind == "retrace" and full.truth is not None:
         job.check()
-        return _side(engine).live(full, full.truth), []  # new thresholds, new verdicts; the same training
+        notes = []  # the RPN's NMS and score thresholds enter training too: its view follows them (no backbone)
+        full = _step(full, "training view", lambda tr: _training(engine, job, tr), notes,
+                     fallback=replace(full, training=None))
+        return _side(engine).live(full, full.truth), notes  # new thresholds, new verdicts
     return full, []
 
 
 
 
 def _truth(engine: Engine, job: Job) -> None:
-    cur = engine.current
-    if cur is None or str(job.body.get("image")) != cur.meta.name:
+    image, cur = job.get("image", str), engine.current
+    if cur is None or image != cur.meta.name:
         job.reply("dropped", {"kind": "truth"})  # a newer image (or model) came first
         return
     side = _side(engine)
@@ -157,7 +174,7 @@ def _truth(engine: Engine, job: Job) -> None:
     before = side.options
     if cur.truth is not None and opts["enabled"] and opts["annotations"] == before.get("annotations"):
         job.check()  # the same truth, another seed: only the training view again (no backbone, no verdicts)
-        full, notes = _training(cur, opts["seed"]), []
+        full, notes = _training(engine, job, cur, opts["seed"]), []
     else:
         full, notes = attach_truth(engine, job, cur, opts)
     side.options = opts

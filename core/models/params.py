@@ -4,6 +4,8 @@ check against ``model(images)``."""
 
 from __future__ import annotations
 
+import numbers
+
 from core.errors import ModelError
 
 RPN_PARAMS = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "rpn_nms_thresh", "rpn_score_thresh")
@@ -51,7 +53,10 @@ def check_params(params: dict) -> None:
     """Raise ModelError (one line) for an unknown name or a value out of range."""
     bad = [k for k in params if k not in PARAMS]
     if bad:
-        raise ModelError(bad[0], f"unknown parameter; use one of {', '.join(PARAMS)}")
+        raise ModelError(str(bad[0]), f"unknown parameter; use one of {', '.join(PARAMS)}")
+    for k, v in params.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ModelError(k, f"must be a number, got {v!r}")
     for k in FRACTION_PARAMS:
         if k in params and not 0.0 <= float(params[k]) <= 1.0:
             raise ModelError(k, f"must be between 0 and 1, got {params[k]}")

@@ -17,10 +17,12 @@ def pick_level(names, level, what: str) -> str:
     return level
 
 
-def anchor_level(tr, level):
-    name = pick_level(tr.levels, level, "anchor")
-    i = tr.levels.index(name)
-    return i, tr.anchors[i]
+def anchor_level(levels, level):
+    """(index, AnchorLevel) of ``level`` (a name; None or "" the first) among ``levels`` (a trace's
+    or a training step's ``anchors``)."""
+    names = [a.name for a in levels]
+    i = names.index(pick_level(names, level, "anchor"))
+    return i, levels[i]
 
 
 def value_range(a: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,8 @@ import numpy as np
 from core.overlays._common import anchor_level
 from core.overlays._truth_common import centres, empty, gt_row, object_colour, rgba
 from core.overlays.layers import Boxes, Lines, StageLayers
-from core.training.types import IGNORED, NEGATIVE, POSITIVE, anchor_boxes
+from core.tracing.types import anchor_boxes
+from core.training.types import IGNORED, NEGATIVE, POSITIVE
 
 NEGATIVE_COLOUR = (70, 140, 255)
 IGNORED_COLOUR = (170, 170, 170)
@@ -24,7 +25,7 @@ def selection(tr, s: dict):
     sel = np.ones(n, bool)
     what = []
     if s["level"] is not None and s["level"] != "":
-        _, lvl = anchor_level(tr, s["level"])
+        _, lvl = anchor_level(tr.training.anchors, s["level"])
         sel[:] = False
         sel[lvl.offset:lvl.offset + lvl.count] = True
         what.append(f"level {lvl.name}")
@@ -53,18 +54,18 @@ def layers(tr, s: dict) -> StageLayers:
         return none
     T = tr.training
     a = T.rpn
-    m = tr.meta
+    m = T.meta  # the training step's frame: the size its transform chose
     op = float(s["opacity"])
     pos, neg, ign, what = selection(tr, s)
     out = []
     if len(ign):
-        out.append(Boxes("anchor_targets.ignored", m.to_image(anchor_boxes(tr, ign)), rgba([IGNORED_COLOUR] * len(ign),
+        out.append(Boxes("anchor_targets.ignored", m.to_image(anchor_boxes(T.anchors, ign)), rgba([IGNORED_COLOUR] * len(ign),
                          0.5 * op), width=1.0, dashed=np.ones(len(ign), bool), ids=ign))
     if len(neg):
-        out.append(Boxes("anchor_targets.negative", m.to_image(anchor_boxes(tr, neg)),
+        out.append(Boxes("anchor_targets.negative", m.to_image(anchor_boxes(T.anchors, neg)),
                          rgba([NEGATIVE_COLOUR] * len(neg), 0.45 * op), width=1.0, ids=neg))
     if len(pos):
-        boxes = m.to_image(anchor_boxes(tr, pos))
+        boxes = m.to_image(anchor_boxes(T.anchors, pos))
         truth_rows = T.gt_truth[a.matched[pos]]
         cols = rgba([object_colour(i) for i in truth_rows], op)
         labels = None
@@ -83,7 +84,7 @@ def layers(tr, s: dict) -> StageLayers:
     caption = (f"anchor targets: {a.caption()}: {c['positive']} positive ({c['promoted']} only by the best-match "
                f"rule, lq), {c['negative']} negative, {c['ignored']} ignored; the minibatch holds "
                f"{c['sampled_positive']} positive + {c['sampled'] - c['sampled_positive']} negative (seed {T.seed})"
-               + (f"; showing {what}" if what else ""))
+               + (f"; showing {what}" if what else "") + (f"; {T.note}" if T.note else ""))
     return StageLayers("anchor_targets", out, caption, {
         "anchor_targets_label": a.label, "anchor_targets_iou": a.iou, "anchor_targets_matched": a.matched,
         "anchor_targets_sampled": a.sampled, "anchor_targets_positive": pos})

@@ -14,7 +14,7 @@ MAX_CENTRES = 10_000  # cell centres drawn at most; denser grids show every k-th
 
 
 def layers(tr, s: dict) -> StageLayers:
-    i, a = anchor_level(tr, s["level"])
+    i, a = anchor_level(tr.anchors, s["level"])
     m = tr.meta
     sy, sx = m.scale
     vh, vw = a.valid(m)

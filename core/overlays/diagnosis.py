@@ -13,6 +13,7 @@ import numpy as np
 from core.analysis.verdicts import VERDICT_COLOURS, explain
 from core.errors import LensError
 from core.overlays.layers import Boxes, StageLayers, Text, colour_array, rgba
+from core.tracing.types import anchor_boxes
 
 DEFAULTS = {"object": None, "anchors": True, "rois": True, "opacity": 1.0}
 MAX_ROIS = 30
@@ -35,18 +36,9 @@ def settings(s: dict | None) -> dict:
     return out
 
 
-def anchor_boxes(tr, indices) -> np.ndarray:
-    """Anchors by index into the concatenated list (torchvision's order) -> original pixels."""
-    idx = np.asarray(indices, np.int64).reshape(-1)
-    out = np.zeros((idx.size, 4), np.float32)
-    offsets = np.array([a.offset for a in tr.anchors])
-    for k, i in enumerate(idx):
-        lvl = int(np.searchsorted(offsets, i, side="right") - 1)
-        al = tr.anchors[lvl]
-        row, col, a = (int(v) for v in al.unravel(int(i) - al.offset))
-        sy, sx = al.stride
-        out[k] = al.cell_anchors[a] + np.array([col * sx, row * sy, col * sx, row * sy], np.float32)
-    return tr.meta.to_image(out)
+def _anchors(tr, indices) -> np.ndarray:
+    """Anchors of the trace by index into the concatenated list (torchvision's order) -> original pixels."""
+    return tr.meta.to_image(anchor_boxes(tr.anchors, indices))
 
 
 def _boxes(name, xyxy, rgb, op, width=2.0, dashed=False, labels=None, alpha=255) -> Boxes:
@@ -78,13 +70,13 @@ def layers(tr, s: dict | None = None) -> StageLayers:
     o = dg.objects[i]
     out = []
     if s["anchors"] and o.positive_anchors:
-        out.append(_boxes("diagnosis.positive_anchors", anchor_boxes(tr, o.positive_anchors), ANCHOR, op,
+        out.append(_boxes("diagnosis.positive_anchors", _anchors(tr, o.positive_anchors), ANCHOR, op,
                           width=1.0, alpha=110))
     if s["anchors"] and o.anchor >= 0:
-        out.append(_boxes("diagnosis.best_anchor", anchor_boxes(tr, [o.anchor]), ANCHOR, op, dashed=True,
+        out.append(_boxes("diagnosis.best_anchor", _anchors(tr, [o.anchor]), ANCHOR, op, dashed=True,
                           labels=[f"best anchor IoU {o.best_anchor_iou:.2f}"]))
     if o.decoded_anchor >= 0 and o.cut == "pre_nms_top_n":
-        out.append(_boxes("diagnosis.decoded_anchor", anchor_boxes(tr, [o.decoded_anchor]), ANCHOR, op,
+        out.append(_boxes("diagnosis.decoded_anchor", _anchors(tr, [o.decoded_anchor]), ANCHOR, op,
                           dashed=True, labels=[f"anchor ranked {o.decoded_rank}"]))
     if s["rois"] and o.rois:
         rois = list(o.rois[:MAX_ROIS])

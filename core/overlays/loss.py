@@ -17,7 +17,7 @@ from core.tracing.types import grid_rect
 def cell_loss(tr, i: int, mode: str = "share") -> np.ndarray:
     """[H, W] per cell of level i (all cells): the sum of its anchors' loss_objectness shares, or
     (``bce``) the largest binary cross-entropy of its labelled anchors."""
-    lvl = tr.anchors[i]
+    lvl = tr.training.anchors[i]  # the training step's own anchor grid
     a = tr.training.rpn
     values = (a.loss_objectness if mode == "share" else a.bce)[lvl.offset:lvl.offset + lvl.count]
     grid = values.reshape(lvl.grid[0], lvl.grid[1], lvl.per_cell)  # torchvision's order: row, col, anchor
@@ -31,17 +31,17 @@ def layers(tr, s: dict) -> StageLayers:
     T = tr.training
     r = T.roi
     if s["level"] is None or s["level"] == "":
-        sums = [float(cell_loss(tr, i).sum()) for i in range(len(tr.anchors))]
+        sums = [float(cell_loss(tr, i).sum()) for i in range(len(T.anchors))]
         i = int(np.argmax(sums))
     else:
-        i, _ = anchor_level(tr, s["level"])
-    lvl = tr.anchors[i]
+        i, _ = anchor_level(T.anchors, s["level"])
+    lvl = T.anchors[i]
     mode = s["mode"]
     full = cell_loss(tr, i, mode)
-    vh, vw = lvl.valid(tr.meta)
+    vh, vw = lvl.valid(T.meta)
     data = np.ascontiguousarray(full[:vh, :vw], np.float32)
     hi = max(float(data.max()) if data.size else 0.0, 1e-12)
-    out = [Heatmap(f"loss.objectness.{lvl.name}", data, grid_rect((vh, vw), lvl.stride, tr.meta), s["colormap"],
+    out = [Heatmap(f"loss.objectness.{lvl.name}", data, grid_rect((vh, vw), lvl.stride, T.meta), s["colormap"],
                    float(s["opacity"]), 0.0, hi, label=f"loss_objectness share per cell, level {lvl.name}" if mode == "share"
                    else f"objectness BCE, max per cell, level {lvl.name}")]
     roi_loss = r.loss_classifier + r.loss_box_reg
@@ -62,5 +62,5 @@ def layers(tr, s: dict) -> StageLayers:
                + (f"heatmap: level {lvl.name}'s sampled anchors pay {float(full.sum()):.4g} of loss_objectness"
                   + (f" ({padding:.3g} in the padding)" if padding > 0 else "") if mode == "share" else
                   f"heatmap: level {lvl.name}, the cross-entropy each labelled anchor would pay if drawn (max per cell)")
-               + f"; boxes: the {n} sampled RoIs that cost most (classifier + box)")
+               + f"; boxes: the {n} sampled RoIs that cost most (classifier + box)" + (f"; {T.note}" if T.note else ""))
     return StageLayers("loss", out, caption, {f"loss_objectness_{lvl.name}": data, "loss_rois": roi_loss})

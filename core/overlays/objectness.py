@@ -13,7 +13,7 @@ from core.tracing.types import grid_rect
 
 
 def layers(tr, s: dict) -> StageLayers:
-    i, a = anchor_level(tr, s["level"])
+    i, a = anchor_level(tr.anchors, s["level"])
     vh, vw = a.valid(tr.meta)
     logits = tr.rpn[i].objectness[:, :vh, :vw]
     if s["anchor"] is None:

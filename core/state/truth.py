@@ -144,7 +144,7 @@ def object_detail(tr, index: int) -> dict:
     anchors = []
     for k, i in enumerate(part["anchors"]):
         row = int(np.searchsorted(a.positive, i))
-        anchors.append({"anchor": int(i), "where": anchor_name(tr, i), "iou": float(part["anchor_iou"][k]),
+        anchors.append({"anchor": int(i), "where": anchor_name(T, i), "iou": float(part["anchor_iou"][k]),
                         "sampled": bool(part["anchors_sampled"][k]), "lq": bool(a.promoted[i]),
                         "loss_objectness": float(a.loss_objectness[i]), "loss_rpn_box_reg": float(a.loss_box_reg[row])})
     g = part["gt"]

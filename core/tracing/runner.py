@@ -52,6 +52,8 @@ class _State:
     proposals: torch.Tensor  # [N_anchors, 4] decoded, model frame
     num_anchors_per_level: list
     anchors: torch.Tensor | None = None  # [N_anchors, 4] the anchor generator's output, batch frame
+    image: torch.Tensor | None = None  # [3, H, W] float in [0, 1]: what the transform was given
+    cache: dict = field(default_factory=dict)  # what layers above keep per image (the training step's features)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
         decoded = m.rpn.box_coder.decode(deltas_flat.detach(), anchors).view(-1, 4)
         clock.lap("rpn_decode")
         state = _State(model, list(images.image_sizes), original_size, features,
-                       obj_flat.reshape(-1), decoded, per_level, anchors[0])
+                       obj_flat.reshape(-1), decoded, per_level, anchors[0], image=tensor)
         meta = ImageMeta(
             name=name, original_size=original_size, resized_size=tuple(int(v) for v in images.image_sizes[0]),
             batch_size=(int(images.tensors.shape[-2]), int(images.tensors.shape[-1])),
@@ -134,11 +136,10 @@ def trace(model: LoadedModel, image, cancel=None, **params) -> Trace:
             input=to_np(images.tensors[0]),
         )
         feature_levels = _feature_levels(features, body, kind, meta)
-        anchor_levels, rpn_levels = _anchor_levels(m.rpn.anchor_generator, features, objectness, deltas,
-                                                    meta, per_level)
+        levels, rpn_levels = _anchor_levels(m.rpn.anchor_generator, features, objectness, deltas, meta)
         clock.lap("collect")
         base = Trace(model=model.name, weights=model.weights, class_names=tuple(model.class_names),
-                     meta=meta, image=rgb, features=feature_levels, anchors=anchor_levels, rpn=rpn_levels,
+                     meta=meta, image=rgb, features=feature_levels, anchors=levels, rpn=rpn_levels,
                      proposals=None, box_head=None, detections=None,
                      params={**model_params(m), **params}, timings_ms=clock.ms, _state=state)
         out = _after_rpn(base, state, clock)
@@ -289,21 +290,22 @@ def _feature_levels(features, body, kind, meta: ImageMeta) -> dict:
     return out
 
 
-def _anchor_levels(gen, features, objectness, deltas, meta: ImageMeta, per_level):
-    names = [str(k) for k in features]
-    bh, bw = meta.batch_size
-    levels, rpn = [], []
-    offset = 0
-    sizes = gen.sizes
-    ratios = gen.aspect_ratios
-    for i, (name, o, d) in enumerate(zip(names, objectness, deltas)):
-        h, w = int(o.shape[-2]), int(o.shape[-1])
-        stride = (bh // h, bw // w)  # as AnchorGenerator.forward computes it
+def anchor_levels(gen, names, shapes, batch_size) -> tuple[AnchorLevel, ...]:
+    """The anchor grid of each level as ``gen`` (an AnchorGenerator) lays it on feature maps of
+    ``shapes`` [(H, W)] over a padded batch of ``batch_size`` (H, W): stride, cell anchors, offsets."""
+    bh, bw = batch_size
+    levels, offset = [], 0
+    for i, (name, (h, w)) in enumerate(zip(names, shapes)):
         cell = to_np(gen.cell_anchors[i]).astype(np.float32) if gen.cell_anchors else None
         levels.append(AnchorLevel(
-            name=name, grid=(h, w), stride=stride,
-            sizes=tuple(float(s) for s in sizes[i]), aspect_ratios=tuple(float(r) for r in ratios[i]),
+            name=str(name), grid=(int(h), int(w)), stride=(bh // int(h), bw // int(w)),  # as AnchorGenerator.forward
+            sizes=tuple(float(v) for v in gen.sizes[i]), aspect_ratios=tuple(float(r) for r in gen.aspect_ratios[i]),
             cell_anchors=cell, offset=offset))
-        rpn.append(RPNLevel(name, to_np(o[0]), to_np(d[0])))
-        offset += per_level[i]
-    return tuple(levels), tuple(rpn)
+        offset += int(h) * int(w) * (0 if cell is None else cell.shape[0])
+    return tuple(levels)
+
+
+def _anchor_levels(gen, features, objectness, deltas, meta: ImageMeta):
+    names = [str(k) for k in features]
+    levels = anchor_levels(gen, names, [o.shape[-2:] for o in objectness], meta.batch_size)
+    return levels, tuple(RPNLevel(name, to_np(o[0]), to_np(d[0])) for name, o, d in zip(names, objectness, deltas))

@@ -107,6 +107,22 @@ class AnchorLevel:
         return self.sizes[a % len(self.sizes)], self.aspect_ratios[a // len(self.sizes)]
 
 
+def anchor_boxes(levels, index) -> np.ndarray:
+    """Global anchor indices (torchvision's concatenated order) of the AnchorLevels ``levels`` (a
+    trace's or a training step's ``anchors``) -> [K, 4] boxes in that model frame."""
+    idx = np.asarray(index, np.int64).reshape(-1)
+    out = np.zeros((len(idx), 4), np.float32)
+    offsets = np.array([a.offset for a in levels], np.int64)
+    lvl = np.searchsorted(offsets, idx, side="right") - 1
+    for i in np.unique(lvl):
+        a = levels[int(i)]
+        sel = lvl == i
+        row, col, k = a.unravel(idx[sel] - a.offset)
+        shift = np.stack([col * a.stride[1], row * a.stride[0], col * a.stride[1], row * a.stride[0]], 1)
+        out[sel] = shift.astype(np.float32) + a.cell_anchors[k]
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class RPNLevel:
     name: str

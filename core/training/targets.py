@@ -1,51 +1,85 @@
-"""The training view: what torchvision's training step does with this image and its truth.
+"""The training view: what ``torch.manual_seed(S); model.train(); model(images, targets)`` computes
+for this image and its truth, draw for draw, through the model's own modules.
 
-The backbone and transform stay as in eval mode (the trace's features); the RPN and the RoI heads
-run as torchvision runs them in training mode, through the model's own modules: the training top-n,
-``rpn.assign_targets_to_anchors`` (its ``Matcher`` with ``allow_low_quality_matches``),
-``rpn.box_coder.encode``, ``rpn.fg_bg_sampler`` and ``rpn.compute_loss``; then the RoI heads'
+In the order of ``GeneralizedRCNN.forward`` in training mode: the transform (its random size choice
+is the first draw from the generator), the backbone as it runs in training (BatchNorm with this
+image's own statistics where the model has trainable BatchNorm; FrozenBatchNorm2d as in eval), the
+RPN with its training top-n and the trace's RPN NMS and score thresholds (torchvision applies both
+in training too): ``rpn.assign_targets_to_anchors`` (its ``Matcher``, ``allow_low_quality_matches``),
+``rpn.box_coder.encode``, ``rpn.fg_bg_sampler``, ``rpn.compute_loss``; then the RoI heads'
 ``add_gt_proposals``, ``assign_targets_to_proposals``, ``subsample``, ``box_coder.encode``,
-``box_roi_pool``/``box_head``/``box_predictor`` and ``fastrcnn_loss`` (the steps of
-``select_training_samples`` and ``RoIHeads.forward``; a Mask/Keypoint R-CNN's extra heads are not
-run). Sampling is random: ``torch.manual_seed(seed)`` right before the RPN step, so one seed gives
-the minibatch and the losses torchvision's ``model.rpn(images, features, targets)`` then
-``model.roi_heads(features, proposals, image_sizes, targets)`` give after the same seed
-(tests/core/test_training.py). The caller's random state is restored afterwards; the model is back
-in eval mode with its buffers (BatchNorm statistics) as they were.
+``box_roi_pool``/``box_head``/``box_predictor`` and ``fastrcnn_loss`` (a Mask/Keypoint R-CNN's extra
+heads draw nothing from the generator and are not run). tests/core/test_training.py holds the
+losses, the minibatches and the proposals equal to ``model(images, targets)`` on a deep copy after
+the same seed. Afterwards the model is in its modes with every buffer (running statistics,
+``num_batches_tracked``) as it was, and the caller's random state is untouched.
+
+The training step has a frame of its own (``Training.meta``, ``Training.anchors``): the size the
+transform chose in training (a model trained at several sizes draws one) and the anchors on the
+feature maps of that size. Where its train-mode features differ from the eval trace's (BatchNorm,
+another size), ``Training.note`` says so. The train-mode features are kept with the trace's tensors,
+so another seed (Resample) or another RPN threshold reruns the RPN and RoI heads, not the backbone
+(unless the seed's size choice picks a size not seen yet for this image).
 
 The four losses are torchvision's own return values; each sampled anchor's and RoI's share is the
 same reduction unrolled (its term / the sampled count), and the shares add up to the totals.
 
-Training does not depend on the test-time thresholds, so ``retrace`` keeps it as it is.
-
     tr = core.training.targets.attach(tr, truth, seed=0)    # Trace with .truth and .training
+    tr = core.training.targets.refresh(core.retrace(tr, rpn_nms_thresh=0.5))   # follows the RPN thresholds
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.models.detection.image_list import ImageList
+from torch import nn
 from torchvision.models.detection.roi_heads import fastrcnn_loss
 from torchvision.models.detection.rpn import concat_box_prediction_layers
-from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
 from core.errors import LensError
-from core.training.types import IGNORED, LOSSES, NEGATIVE, POSITIVE, AnchorTargets, RoITargets, Training, anchor_boxes
+from core.models.params import model_params, set_params
+from core.tracing.runner import anchor_levels
+from core.tracing.types import ImageMeta
+from core.training.types import (
+    IGNORED,
+    LOSSES,
+    NEGATIVE,
+    POSITIVE,
+    TRAIN_PARAMS,
+    AnchorTargets,
+    RoITargets,
+    Training,
+)
 
-__all__ = ["compute", "attach", "training_mode", "anchor_boxes", "Training", "AnchorTargets", "RoITargets",
-           "LOSSES", "POSITIVE", "NEGATIVE", "IGNORED"]
+__all__ = ["compute", "attach", "refresh", "training_mode", "Training", "AnchorTargets",
+           "RoITargets", "LOSSES", "POSITIVE", "NEGATIVE", "IGNORED", "TRAIN_PARAMS"]
+_FEATURES = "training.features"  # the key of the train-mode features in the trace's tensor cache
 
 def attach(tr, truth, seed: int = 0):
     """``tr`` with ``truth`` and its ``training`` view (``dataclasses.replace``)."""
     if truth is None:
         return replace(tr, truth=None, training=None)
     return replace(tr, truth=truth, training=compute(tr, truth, seed))
+
+
+def refresh(tr):
+    """``tr`` with its training view for the trace's own RPN NMS and score thresholds: the same view
+    when they did not change (the box thresholds do not enter training), else computed again from
+    the kept train-mode features."""
+    t = tr.training
+    if t is None or tr.truth is None or t.rpn_params == _rpn_params(tr):
+        return tr
+    return attach(tr, tr.truth, t.seed)
+
+
+def _rpn_params(tr) -> dict:
+    return {k: tr.params[k] for k in TRAIN_PARAMS}
 
 
 def _state(tr):
@@ -99,28 +133,99 @@ def _rng_set(state, device):
 
 
 def compute(tr, truth, seed: int = 0) -> Training:
-    """Targets, minibatches and losses of torchvision's training step for ``tr``'s image and ``truth``."""
+    """Targets, minibatches and losses of the model's training step for ``tr``'s image and ``truth``."""
     st = _state(tr)
     m = st.model.module
     dev = st.model.device
     keep = np.asarray(truth.trainable, bool)
     gt_rows = np.nonzero(keep)[0]
     gt_image = torch.from_numpy(np.ascontiguousarray(truth.boxes[keep], np.float32)).reshape(-1, 4).to(dev)
-    gt = resize_boxes(gt_image, list(tr.meta.original_size), list(st.image_sizes[0]))  # as transform.resize does
     labels = torch.from_numpy(truth.labels[keep].astype(np.int64)).to(dev)
     if len(labels) and int(labels.max()) >= len(tr.class_names):
         raise LensError("truth", f"label {int(labels.max())} is not a class of this {len(tr.class_names)}-class model")
-    targets = [{"boxes": gt, "labels": labels}]
-    images = ImageList(torch.from_numpy(tr.meta.input)[None].to(dev), list(st.image_sizes))
-    features = st.features
-    with training_mode(m.rpn, m.roi_heads), torch.inference_mode(), _seeded(seed, dev):
-        rpn, proposals, rpn_losses = _rpn_step(m.rpn, images, features, targets, tr.meta)
-        roi, roi_losses = _roi_step(m.roi_heads, features, proposals, images.image_sizes, targets, tr.meta)
+    image = st.image if st.image is not None else torch.from_numpy(tr.image).to(dev).permute(2, 0, 1).float() / 255
+    rpn_params = _rpn_params(tr)
+    with _seeded(seed, dev), training_mode(m), _thresholds(m, rpn_params), torch.inference_mode():
+        images, targets = m.transform([image], [{"boxes": gt_image, "labels": labels}])  # the size draw
+        _refuse_degenerate(targets[0]["boxes"], gt_rows, truth, images.image_sizes[0])
+        features = _train_features(st, m, images)
+        frame = _frame(tr.meta, images)
+        rpn, proposals, rpn_losses = _rpn_step(m.rpn, images, features, targets, frame)
+        roi, roi_losses = _roi_step(m.roi_heads, features, proposals, images.image_sizes, targets, frame)
         pre_n, post_n = int(m.rpn.pre_nms_top_n()), int(m.rpn.post_nms_top_n())
     losses = {k: float(v) for k, v in {**rpn_losses, **roi_losses}.items()}
-    return Training(seed=int(seed), gt_boxes=_np(gt), gt_boxes_image=_np(gt_image), gt_labels=_np(labels),
-                    gt_truth=gt_rows.astype(np.int64), pre_nms_top_n=pre_n, post_nms_top_n=post_n,
-                    losses={k: losses[k] for k in LOSSES}, rpn=rpn, roi=roi)
+    levels = anchor_levels(m.rpn.anchor_generator, list(features), [f.shape[-2:] for f in features.values()],
+                           frame.batch_size)
+    return Training(seed=int(seed), gt_boxes=_np(targets[0]["boxes"]), gt_boxes_image=_np(gt_image),
+                    gt_labels=_np(labels), gt_truth=gt_rows.astype(np.int64), pre_nms_top_n=pre_n,
+                    post_nms_top_n=post_n, losses={k: losses[k] for k in LOSSES}, rpn=rpn, roi=roi,
+                    meta=frame, anchors=levels, rpn_params=rpn_params, note=_note(st, m, images, features))
+
+
+@contextmanager
+def _thresholds(m, params: dict):
+    """The model's RPN thresholds set to ``params`` for the block (torchvision applies them in
+    training too), then back."""
+    saved = model_params(m)
+    set_params(m, params)
+    try:
+        yield
+    finally:
+        set_params(m, saved)
+
+
+def _refuse_degenerate(boxes: torch.Tensor, rows, truth, size) -> None:
+    """As ``GeneralizedRCNN.forward`` refuses a target, but in one line naming the object."""
+    bad = torch.where((boxes[:, 2:] <= boxes[:, :2]).any(1))[0]
+    if len(bad):
+        i = int(rows[int(bad[0])])
+        x1, y1, x2, y2 = (float(v) for v in truth.boxes[i])
+        raise LensError(truth.source or "truth", f"object {i} ('{truth.names[i]}'): box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] "
+                                                 f"has no width or height once resized to {size[1]}x{size[0]} for "
+                                                 "the training step (torchvision refuses such a box)")
+
+
+def _train_features(st, m, images):
+    """The backbone in training mode on the training step's input; kept per input size with the
+    trace's tensors, unless the backbone draws from the generator (dropout): then it always runs."""
+    key = (_FEATURES, tuple(images.image_sizes[0]), tuple(images.tensors.shape))  # the size chosen, padded
+    hit = st.cache.get(key)
+    if hit is not None:
+        return hit
+    dev = images.tensors.device
+    before = _rng_get(dev)
+    out = m.backbone(images.tensors)
+    if isinstance(out, torch.Tensor):
+        out = OrderedDict([("0", out)])
+    after = _rng_get(dev)
+    if all(a is None or torch.equal(a, b) for a, b in zip(before, after)):
+        st.cache = {k: v for k, v in st.cache.items() if k[0] != _FEATURES}  # the newest size only
+        st.cache[key] = out
+    return out
+
+
+def _frame(meta: ImageMeta, images) -> ImageMeta:
+    """The training step's frame: the original size, the size the transform chose, the padded batch."""
+    return ImageMeta(name=meta.name, original_size=meta.original_size,
+                     resized_size=tuple(int(v) for v in images.image_sizes[0]),
+                     batch_size=(int(images.tensors.shape[-2]), int(images.tensors.shape[-1])),
+                     image_mean=meta.image_mean, image_std=meta.image_std, input=np.zeros(0, np.float32))
+
+
+def _note(st, m, images, features) -> str:
+    """Why the training step's features differ from the eval trace's, measured; "" where they do not."""
+    why = []
+    size, eval_size = tuple(int(v) for v in images.image_sizes[0]), tuple(int(v) for v in st.image_sizes[0])
+    if size != eval_size:
+        why.append(f"the transform's training size choice resized the image to {size[1]}x{size[0]} "
+                   f"(the trace: {eval_size[1]}x{eval_size[0]}, W x H)")
+    elif any(not torch.equal(a, b) for a, b in zip(features.values(), st.features.values())):
+        bn = sum(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.backbone.modules())
+        diff = max(float((a - b).abs().max()) for a, b in zip(features.values(), st.features.values()))
+        why.append(f"{bn} BatchNorm layers of the backbone normalize with this image's own statistics in training "
+                   f"(features up to {diff:.3g} apart)" if bn else f"the backbone computes other features in "
+                   f"training mode (up to {diff:.3g} apart)")
+    return "train-mode features differ from the trace's: " + "; ".join(why) if why else ""
 
 
 def _best_gt(gt: torch.Tensor, boxes: torch.Tensor):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LOSSES = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")
+TRAIN_PARAMS = ("rpn_nms_thresh", "rpn_score_thresh")  # the test-time keywords torchvision applies in training too
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
 
 
@@ -105,6 +106,10 @@ class Training:
     losses: dict  # loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg: torchvision's values
     rpn: AnchorTargets
     roi: RoITargets
+    meta: object  # core.tracing.types.ImageMeta of the training step: the size its transform chose
+    anchors: tuple  # core.tracing.types.AnchorLevel per level, on the training step's feature maps
+    rpn_params: dict  # the trace's RPN NMS and score thresholds it ran with (TRAIN_PARAMS)
+    note: str  # where its train-mode features differ from the eval trace's (BatchNorm, size); "" if not
 
     def counts(self) -> dict:
         """What ``trace --json`` prints under "training"."""
@@ -127,6 +132,7 @@ class Training:
             ("roi minibatch", f"{r['sampled']} sampled, {r['positive']} positive ({self.roi.caption()})"),
             *((k, f"{v:.6g}") for k, v in self.losses.items()),
             ("loss total", f"{sum(self.losses.values()):.6g}"),
+            *((("features", self.note),) if self.note else ()),
         ]
 
     def for_gt(self, truth_index: int) -> dict:
@@ -149,18 +155,3 @@ class Training:
                        "loss_classifier": float(r.loss_classifier[s_rows].sum()),
                        "loss_box_reg": float(r.loss_box_reg[s_rows].sum())},
         }
-
-
-def anchor_boxes(tr, index) -> np.ndarray:
-    """Global anchor indices (torchvision's concatenated order) -> [K, 4] boxes in the model frame."""
-    idx = np.asarray(index, np.int64).reshape(-1)
-    out = np.zeros((len(idx), 4), np.float32)
-    offsets = np.array([a.offset for a in tr.anchors], np.int64)
-    lvl = np.searchsorted(offsets, idx, side="right") - 1
-    for i in np.unique(lvl):
-        a = tr.anchors[int(i)]
-        sel = lvl == i
-        row, col, k = a.unravel(idx[sel] - a.offset)
-        shift = np.stack([col * a.stride[1], row * a.stride[0], col * a.stride[1], row * a.stride[0]], 1)
-        out[sel] = shift.astype(np.float32) + a.cell_anchors[k]
-    return out

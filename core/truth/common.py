@@ -138,4 +138,7 @@ def check_boxes(subject, boxes, refs, names, image_size_hw) -> np.ndarray:
         if c[2] <= c[0] or c[3] <= c[1]:
             raise TruthError(subject, f"{where}: box {shown} has no area inside the {w}x{h} image")
         out[i] = c
+        if out[i, 2] <= out[i, 0] or out[i, 3] <= out[i, 1]:  # torchvision trains on float32 boxes
+            raise TruthError(subject, f"{where}: box {shown} has no width or height in float32 (torchvision "
+                                      "refuses such a box)")
     return out

@@ -205,7 +205,7 @@ class TruthPanel(QWidget):
                 bg, fg = verdict_brushes(r["verdict"])
                 it.setBackground(1, bg)
                 it.setForeground(1, fg)
-                it.setToolTip(1, RULES.get(r["verdict"], "no verdict: a class the model lacks, or a crowd region"))
+                it.setToolTip(1, RULES.get(r["verdict"], "no verdict: a class the model lacks, a crowd region or a VOC 'difficult' object (ignored, as COCO ignores crowds)"))
                 for c in (2, 3):
                     it.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.addTopLevelItem(it)

@@ -33,11 +33,11 @@ def noise_image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 # ---------------------------------------------------------------- the engine process
 class Engine:
-    def __init__(self):
+    def __init__(self, stderr=None):
         ours, theirs = socket.socketpair()
         self.fd = theirs.fileno()
         self.proc = subprocess.Popen([sys.executable, "-m", "core.engine", str(self.fd)], cwd=ROOT,
-                                     pass_fds=[self.fd])
+                                     pass_fds=[self.fd], stderr=stderr)
         theirs.close()
         self.ch = Channel(ours)
         self.log = []

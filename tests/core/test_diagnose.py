@@ -566,3 +566,28 @@ def test_covering_rois_carry_torchvisions_class_probabilities(demo):
                     np.testing.assert_allclose(cov[key], full, rtol=0, atol=5e-5)
     assert {None, "detected", "box_low_score", "box_misclassified", "box_mislocalized", "box_suppressed",
             "box_cut", "box_taken", "rpn_missed"} <= seen, seen
+
+
+def test_voc_difficult_follows_cocos_crowd_rule_in_verdicts_tide_and_map(demo):
+    """One rule everywhere: a VOC 'difficult' object is ignored as COCO ignores a crowd region: no
+    verdict (never missed), it takes no detection from an object, it is not an object to TIDE, and
+    summary's mAP counts it as iscrowd."""
+    from core.analysis.summary import coco_map, summarize
+
+    s = make_scene(scene_rng(31, 2))
+    tr = core.trace(demo, s.image)
+    truth = scene_truth(s)
+    flag = np.arange(len(truth)) == 0
+    difficult = Truth(truth.boxes, truth.names, truth.labels, difficult=flag)
+    crowd = Truth(truth.boxes, truth.names, truth.labels, crowd=flag)
+    a, b = diagnose(tr, difficult), diagnose(tr, crowd)
+    assert a.objects[0].verdict is None and "marked difficult (VOC)" in a.explain(0)
+    assert [o.verdict for o in a.objects] == [o.verdict for o in b.objects]
+    assert [(d.error, d.truth) for d in a.detections] == [(d.error, d.truth) for d in b.detections]
+    assert all(d.truth != 0 for d in a.detections)
+    rec = {"image": "a.png", "size": list(s.image.shape[:2]), "truth": [o.to_json() for o in a.objects],
+           "detections": [d.to_json() for d in a.detections]}
+    rec_crowd = {**rec, "truth": [o.to_json() for o in b.objects]}
+    assert coco_map([rec], tr.class_names) == coco_map([rec_crowd], tr.class_names)
+    summary = summarize([rec], {"class_names": list(tr.class_names)}, [])
+    assert summary["objects_without_verdict"]["difficult"] == 1 and summary["objects"] == len(truth) - 1

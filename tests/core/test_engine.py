@@ -65,13 +65,72 @@ def _raw(head: dict, frames: bytes = b"") -> bytes:
     (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [1 << 20, 1 << 20]]]}), "over the cap"),
     (_raw({"kind": "x", "seq": 1, "body": {"$a": 3}}), "bad frame reference"),
     (_raw({"kind": "x", "body": None}), "lacks kind and seq"),
+    # sizes that wrap in int64 or do not fit one, keys that cannot be keys, type names that are not names
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [2**31] * 3]]}), "over the cap"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [10**30]]]}), "bad frame"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [2**62, 2**62, 0]]]}), "bad frame"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [["float64", [5, 0]]]}), None),
+    (_raw({"kind": "x", "seq": 1, "body": {"$d": [[[1], 2]]}}), "bad dict key"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$d": [[{"$t": [[1]]}, 2]]}}), "bad dict key"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$c": [1], "f": {}}}), "bad value"),
+    (_raw({"kind": "x", "seq": 1, "body": {"$x": [1], "v": 1}}), "bad value"),
+    (_raw({"kind": "x", "seq": 1, "body": None, "frames": [[["float64"], [1]]]}), "bad frame"),
 ])
 def test_anything_else_is_refused(wire, why):
+    """The engine's reader and the app's read with this one function: a malformed message is a
+    ProtocolError (the connection is then closed), never another exception that kills the reader."""
     a, b = socket.socketpair()
     a.sendall(wire)
     a.close()
+    if why is None:  # a frame of no bytes (a zero dimension) is a valid empty array
+        assert protocol.recv(b)[0] == "x"
+        return
     with pytest.raises(ProtocolError, match=why):
         protocol.recv(b)
+
+
+@pytest.mark.parametrize("wire", [
+    _raw({"kind": "load", "seq": 1, "body": None, "frames": [["float64", [2**31] * 3]]}),
+    _raw({"kind": "load", "seq": 1, "body": {"$d": [[{"$t": [[1]]}, 2]]}}),
+    _raw({"kind": "load", "seq": 1, "body": {"$c": [1], "f": {}}}),
+])
+def test_the_engine_closes_on_a_malformed_message_quietly(tmp_path, wire):
+    from .conftest import Engine
+
+    with open(tmp_path / "err.txt", "w+b") as err:
+        e = Engine(stderr=err)
+        e.ch.sock.sendall(wire)
+        kind, _, body = e.ch.recv()
+        assert kind == "error" and body["kind"] == "protocol"
+        with pytest.raises(EOFError):
+            e.ch.recv()
+        assert e.proc.wait(30) == 0
+        err.seek(0)
+        assert err.read() == b""
+
+
+def test_a_request_of_the_wrong_types_is_an_error_reply_and_the_engine_goes_on(tmp_path):
+    from .conftest import Engine
+
+    bad = [("load", {"name": 7}), ("trace", {"image": [1]}), ("trace", {"image": np.zeros((2, 2), np.float32)}),
+           ("fetch", {"source": 1, "path": [[1]]}), ("fetch", {"source": "x"}), ("retrace", {"params": [1]}),
+           ("truth", {"image": 3}), ("suggest", {"path": [1]}), ("download", {"preset": 5})]
+    with open(tmp_path / "err.txt", "w+b") as err:
+        e = Engine(stderr=err)
+        e.send("load", 1, {"name": "seed-alexnet", "weights": "random:1"})
+        e.until(("loaded",), 1)
+        for seq, (kind, body) in enumerate(bad, start=2):
+            e.send(kind, seq, body)
+            reply = e.until(("error", "gone", "dropped"), seq)
+            assert reply[0] == "error" and "\n" not in reply[2]["message"], (kind, reply)
+        e.send("trace", 50, {"image": np.zeros((40, 50, 3), np.uint8), "params": {"box_nms_thresh": "x"}})
+        assert "box_nms_thresh: must be a number" in e.until(("error",), 50)[2]["message"]
+        e.send("trace", 51, {"image": np.zeros((40, 50, 3), np.uint8)})
+        assert e.until(("trace", "error"), 51)[0] == "trace"  # the engine goes on
+        e.send("quit", 0)
+        assert e.proc.wait(30) == 0
+        err.seek(0)
+        assert b"Traceback" not in err.read()
 
 
 def test_unregistered_objects_are_not_sent():

@@ -1,5 +1,8 @@
-"""The training view equals torchvision's own training step (rpn then roi_heads in training mode
-after the same torch.manual_seed) for every preset, and leaves the model as it found it."""
+"""The training view equals the model's own training step, ``torch.manual_seed(S); model.train();
+model(images, targets)`` on a deep copy, for every preset, a backbone with FrozenBatchNorm, a model
+trained at several sizes and the demo; and it leaves the model as it found it."""
+
+import copy
 
 import numpy as np
 import pytest
@@ -11,7 +14,8 @@ from torchvision.ops import box_iou
 import core
 from core.models.load import LoadedModel
 from core.models.presets import PRESETS
-from core.training.targets import IGNORED, LOSSES, NEGATIVE, POSITIVE, anchor_boxes, attach, compute
+from core.tracing.types import anchor_boxes
+from core.training.targets import IGNORED, LOSSES, NEGATIVE, POSITIVE, attach, compute, refresh
 from core.truth.types import Truth
 
 from .conftest import noise_image
@@ -49,11 +53,14 @@ class Recorder:
         return pos, neg
 
 
-def torchvision_step(model: LoadedModel, image: np.ndarray, truth: Truth, seed: int) -> tuple[dict, dict]:
-    """torchvision's own: eval-mode transform and backbone, then model.rpn and model.roi_heads in
-    training mode after torch.manual_seed(seed) -> (losses, what it drew: the anchor and RoI
-    minibatches and the RPN's proposals)."""
-    m = model.module
+def torchvision_step(model: LoadedModel, image: np.ndarray, truth: Truth, seed: int, **rpn) -> tuple[dict, dict]:
+    """The model's own training step on a deep copy: ``torch.manual_seed(seed); m.train();
+    m(images, targets)`` -> (losses, what it drew: the anchor and RoI minibatches, the RPN's
+    proposals, the size the transform chose). ``rpn``: nms_thresh / score_thresh set on its RPN.
+    Hooks only record; nothing of the view's code runs here."""
+    m = copy.deepcopy(model.module)
+    for k, v in rpn.items():
+        setattr(m.rpn, k, v)
     x = torch.from_numpy(image).permute(2, 0, 1).float().div(255)
     target = {"boxes": torch.from_numpy(truth.boxes), "labels": torch.from_numpy(truth.labels)}
     rh = m.roi_heads
@@ -66,31 +73,25 @@ def torchvision_step(model: LoadedModel, image: np.ndarray, truth: Truth, seed: 
         k = rh.keypoint_predictor.kps_score_lowres.out_channels
         c = torch.from_numpy((truth.boxes[:, :2] + truth.boxes[:, 2:]) / 2)
         target["keypoints"] = torch.cat([c[:, None].expand(-1, k, 2), torch.ones(len(truth), k, 1)], 2)
-    state = {k: v.clone() for k, v in m.state_dict().items()}
-    with torch.no_grad():
-        images, targets = m.transform([x], [target])  # eval mode: resizes the boxes with the image
-        feats = m.backbone(images.tensors)
-        if isinstance(feats, torch.Tensor):
-            feats = {"0": feats}
-        m.train()
-        samplers = m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler
-        m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler = Recorder(samplers[0]), Recorder(samplers[1])
-        try:
-            torch.manual_seed(seed)
-            proposals, rpn_losses = m.rpn(images, feats, targets)
-            _, roi_losses = m.roi_heads(feats, proposals, images.image_sizes, targets)
-            drawn = {"anchors": m.rpn.fg_bg_sampler.drawn, "rois": m.roi_heads.fg_bg_sampler.drawn,
-                     "proposals": proposals[0].numpy()}
-        finally:
-            m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler = samplers
-            m.eval()
-            m.load_state_dict(state)
-    return {k: float(v) for k, v in {**rpn_losses, **roi_losses}.items()}, drawn
+    m.rpn.fg_bg_sampler, m.roi_heads.fg_bg_sampler = Recorder(m.rpn.fg_bg_sampler), Recorder(m.roi_heads.fg_bg_sampler)
+    seen = {}
+
+    def keep(name, value):  # a hook that returns None leaves the output alone
+        seen.setdefault(name, value)
+
+    m.rpn.register_forward_hook(lambda mod, args, out: keep("proposals", out[0][0].detach().numpy()))
+    m.transform.register_forward_hook(lambda mod, args, out: keep("size", tuple(out[0].image_sizes[0])))
+    torch.manual_seed(seed)
+    m.train()
+    losses = m([x], [target])
+    drawn = {"anchors": m.rpn.fg_bg_sampler.drawn, "rois": m.roi_heads.fg_bg_sampler.drawn, **seen}
+    return {k: float(v.detach()) for k, v in losses.items()}, drawn
 
 
-def assert_same_step(t, model, image, truth, seed) -> None:
-    """Same losses and the very same minibatches and proposals as torchvision's training step."""
-    ref, drawn = torchvision_step(model, image, truth, seed)
+def assert_same_step(t, model, image, truth, seed, **rpn) -> None:
+    """Same losses and the very same minibatches, proposals and size as the model's training step."""
+    ref, drawn = torchvision_step(model, image, truth, seed, **rpn)
+    assert t.meta.resized_size == drawn["size"]
     assert_losses_equal(t.losses, ref)
     assert len(drawn["anchors"]) == 1 and len(drawn["rois"]) == 1
     np.testing.assert_array_equal(np.nonzero(t.rpn.sampled)[0], drawn["anchors"][0])
@@ -211,7 +212,7 @@ def test_anchor_labels_iou_and_low_quality_promotions_from_torchvision_matchers(
         anchors = m.rpn.anchor_generator(images, feats)[0]
     gt = targets[0]["boxes"]
     np.testing.assert_allclose(t.gt_boxes, gt.numpy(), rtol=1e-6)
-    np.testing.assert_array_equal(anchor_boxes(tr, np.arange(len(anchors))), anchors.numpy())
+    np.testing.assert_array_equal(anchor_boxes(t.anchors, np.arange(len(anchors))), anchors.numpy())
     iou = box_iou(gt, anchors)
     np.testing.assert_allclose(t.rpn.iou, iou.max(0).values.numpy(), rtol=1e-6)
     hi, lo = m.rpn.proposal_matcher.high_threshold, m.rpn.proposal_matcher.low_threshold
@@ -316,3 +317,100 @@ def test_demo_training_script_labels_the_same_anchors_positive():
     t = compute(core.trace(model, scene.image), truth)
     np.testing.assert_array_equal(t.rpn.label, labels.astype(np.int8))
     assert (t.rpn.label == POSITIVE).sum() >= len(truth)  # every object has its anchor (low-quality or not)
+
+
+TINY = __import__("pathlib").Path(__file__).with_name("tiny_models.py")
+
+
+@pytest.mark.parametrize("builder, note", [
+    ("tiny_frozen_bn", ""),  # FrozenBatchNorm2d: training mode computes the eval features
+    ("tiny_faster_rcnn", "BatchNorm layers of the backbone normalize with this image's own statistics"),
+    ("tiny_multiscale", "the transform's training size choice resized the image to"),
+])
+def test_the_training_step_of_builders_with_frozen_trainable_batchnorm_and_several_sizes(builder, note):
+    model = core.load_model(f"{TINY}:{builder}", weights="random:2")
+    image = noise_image(150, 210, seed=5)
+    truth = truth_for(3, BOXES * 0.7)
+    tr = core.trace(model, image)
+    seeds = range(6) if builder == "tiny_multiscale" else [4]
+    sizes = set()
+    for seed in seeds:
+        t = compute(tr, truth, seed=seed)
+        assert_same_step(t, model, image, truth, seed)
+        assert_shares_add_up(t)
+        sizes.add(t.meta.resized_size)
+        want = note
+        if builder == "tiny_multiscale" and t.meta.resized_size == tr.meta.resized_size:
+            want = "BatchNorm layers of the backbone"  # the eval size drawn: only BatchNorm tells them apart
+        assert (want in t.note) if want else t.note == ""
+    if builder == "tiny_multiscale":  # the seed draws the size; the trace (eval) takes the last one
+        assert len(sizes) > 1 and tr.meta.resized_size in sizes
+        t = next(compute(tr, truth, seed=s) for s in seeds if compute(tr, truth, seed=s).meta.resized_size
+                 != tr.meta.resized_size)
+        assert sum(a.count for a in t.anchors) == len(t.rpn.label)
+        assert [a.valid(t.meta) for a in t.anchors] != [a.valid(tr.meta) for a in tr.anchors]
+
+
+def test_the_rpn_thresholds_of_the_trace_apply_and_a_retrace_follows_without_the_backbone():
+    model = core.load_model("demo", weights="random:3")
+    image = noise_image(180, 230, seed=9)
+    truth = truth_for(4)
+    tr = core.trace(model, image, rpn_nms_thresh=0.5, rpn_score_thresh=0.2)
+    t = compute(tr, truth, seed=6)
+    assert t.rpn_params == {"rpn_nms_thresh": 0.5, "rpn_score_thresh": 0.2}
+    assert_same_step(t, model, image, truth, 6, nms_thresh=0.5, score_thresh=0.2)
+    with_truth = attach(tr, truth, seed=6)
+    calls = []
+    hook = model.module.backbone.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        boxes_only = refresh(core.retrace(with_truth, box_nms_thresh=0.2))
+        assert boxes_only.training is with_truth.training  # the box thresholds do not enter training
+        again = refresh(core.retrace(with_truth, rpn_nms_thresh=0.6))
+        resampled = attach(with_truth, truth, seed=7)
+    finally:
+        hook.remove()
+    assert calls == []  # neither a threshold nor another seed reran the backbone
+    assert again.training.rpn_params["rpn_nms_thresh"] == 0.6
+    assert_same_step(again.training, model, image, truth, 6, nms_thresh=0.6, score_thresh=0.2)
+    assert_same_step(resampled.training, model, image, truth, 7, nms_thresh=0.5, score_thresh=0.2)
+
+
+def test_the_demo_backbone_trains_with_batch_statistics_and_every_buffer_comes_back():
+    model = core.load_model("demo")
+    m = model.module
+    assert any(isinstance(x, nn.BatchNorm2d) for x in m.backbone.modules())
+    from core.demo.shapes import CLASSES, make_scene, scene_rng
+
+    scene = make_scene(scene_rng(0, 1))
+    truth = Truth(scene.boxes, tuple(CLASSES[i - 1] for i in scene.labels), scene.labels)
+    tr = core.trace(model, scene.image)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    t = compute(tr, truth, seed=7)
+    assert not any(x.training for x in m.modules())
+    for k, v in m.state_dict().items():  # running statistics and num_batches_tracked included
+        assert torch.equal(v, before[k]), k
+    assert_same_step(t, model, scene.image, truth, 7)
+    assert "BatchNorm layers of the backbone" in t.note and "features" in dict(t.table())
+
+
+def test_a_box_that_collapses_when_resized_is_refused_naming_the_object():
+    from torchvision.models.detection.transform import resize_boxes
+
+    from core.errors import LensError
+
+    model = core.load_model(f"{TINY}:tiny_faster_rcnn", weights="random:2")
+    image = noise_image(300, 600, seed=1)
+    tr = core.trace(model, image)
+    found = None  # a box one float32 step wide that torchvision's own resize_boxes makes empty
+    for x in np.linspace(20, 580, 4000).astype(np.float32):
+        x2 = np.nextafter(x, np.float32(600))
+        r = resize_boxes(torch.tensor([[x, 10, x2, 40]]), [300, 600], list(tr.meta.resized_size))
+        if r[0, 2] <= r[0, 0]:
+            found = x, x2
+            break
+    assert found is not None
+    x, x2 = found
+    truth = Truth(np.array([[10, 10, 50, 50], [x, 10, x2, 40]], np.float32), ("a", "b"), [1, 2], source="t.json")
+    with pytest.raises(LensError, match=r"^t.json: object 1 \('b'\): box \[[\d.]+, 10, [\d.]+, 40\] has no width or height "
+                                        r"once resized to \d+x\d+ for the training step"):
+        compute(tr, truth, seed=0)

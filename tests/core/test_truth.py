@@ -121,6 +121,17 @@ def test_boxes_outside_the_image_error_naming_file_and_object_small_overhang_cli
         open_annotations(coco_file(tmp_path, anns=anns)).for_image("a.jpg", (100, 200), NAMES)
 
 
+def test_a_box_that_is_empty_in_float32_is_refused_naming_it(tmp_path):
+    """[100, 10, 1e-6, 40] has a width in float64 but none in float32, where torchvision trains: every
+    anchor would turn positive and loss_box_reg would be NaN."""
+    anns = [{"id": 8, "image_id": 11, "category_id": 42, "bbox": [100, 10, 1e-6, 40]}]
+    p = coco_file(tmp_path, anns=anns)
+    with pytest.raises(TruthError) as err:
+        open_annotations(p).for_image("a.jpg", (100, 200), NAMES)
+    assert str(err.value) == (f"{p}: annotation 8 ('dog'): box [100, 10, 100, 50] has no width or height in float32 "
+                              "(torchvision refuses such a box)")
+
+
 def test_declared_image_size_must_match_the_image_on_disk(tmp_path):
     ann = open_annotations(coco_file(tmp_path))
     with pytest.raises(TruthError, match=r"image 'a.jpg' is 200x100 here but 400x200 on disk"):

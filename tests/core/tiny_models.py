@@ -13,14 +13,15 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 CH = 32
 LEVELS = ["0", "1", "2"]
 
 
-def backbone() -> BackboneWithFPN:
+def backbone(norm=nn.BatchNorm2d) -> BackboneWithFPN:
     def conv(i, o):
-        return nn.Sequential(nn.Conv2d(i, o, 3, 2, 1), nn.BatchNorm2d(o), nn.ReLU())
+        return nn.Sequential(nn.Conv2d(i, o, 3, 2, 1), norm(o), nn.ReLU())
 
     body = nn.Sequential(OrderedDict(stem=conv(3, 16), layer1=conv(16, 24), layer2=conv(24, 32), layer3=conv(32, 48)))
     return BackboneWithFPN(body, {"layer1": "0", "layer2": "1", "layer3": "2"}, [24, 32, 48], CH,
@@ -37,6 +38,17 @@ def _common(**kw) -> dict:
 
 def tiny_faster_rcnn() -> FasterRCNN:
     return FasterRCNN(backbone(), num_classes=3, **_common())
+
+
+def tiny_frozen_bn() -> FasterRCNN:
+    """Frozen BatchNorm in the backbone (as torchvision builds a pretrained one): training mode
+    computes the features eval mode does."""
+    return FasterRCNN(backbone(FrozenBatchNorm2d), num_classes=3, **_common())
+
+
+def tiny_multiscale() -> FasterRCNN:
+    """Trained at several sizes: the transform draws one in training (the last one in eval)."""
+    return FasterRCNN(backbone(), num_classes=3, **_common(min_size=(64, 80, 96, 112)))
 
 
 def tiny_mask_rcnn() -> MaskRCNN:
