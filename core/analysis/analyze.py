@@ -260,9 +260,12 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
         from core.analysis.chart import draw
         from core.analysis.summary import summarize
 
+        for stale in (out / SUMMARY, out / CHART):  # an earlier run's: a summary and its chart come together
+            stale.unlink(missing_ok=True)
         summary = summarize(records, settings, unreadable)
-        write_text(out / SUMMARY, json.dumps(summary, indent=1) + "\n")
-        write_bytes(out / CHART, draw(records, summary))
+        png = draw(records, summary)  # the slow part before either file: Ctrl+C here leaves neither
+        write_bytes(out / CHART, png)
+        write_text(out / SUMMARY, json.dumps(summary, indent=1) + "\n")  # last: the folder is complete
         res.summary = summary
         for line in _missing_lines(summary):
             print(f"rcnn-lens: {line}", file=sys.stderr)

@@ -1,6 +1,7 @@
-"""``summary.png``: the picture of an analysis, drawn with matplotlib (Agg, no display): per class,
-where objects were lost (a bar split by verdict, in stage order); proposal and anchor recall
-against the IoU asked for; anchor coverage against object size in the model's frame."""
+"""``summary.png``: the picture of an analysis, drawn with matplotlib (Agg, no display): the lost
+objects by the stage that lost them, with counts, split by class; proposal and anchor recall against
+the IoU asked for, per class in the same class colours; anchor coverage against object size in the
+model's frame."""
 
 from __future__ import annotations
 
@@ -9,45 +10,46 @@ import io
 import numpy as np
 
 from core.analysis.summary import judged_objects
-from core.analysis.verdicts import VERDICT_COLOURS, VERDICTS
+from core.analysis.verdicts import TITLES, VERDICTS
 
 MAX_CLASSES = 15
 MIN_BIN = 3  # size bins with fewer objects get no coverage point
 IOUS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 
 
-def _rgb(v) -> tuple:
-    return tuple(c / 255 for c in VERDICT_COLOURS[v])
-
-
-def _funnel(ax, objs) -> None:
-    by_class: dict[str, list] = {}
-    for o in objs:
-        by_class.setdefault(o["name"], []).append(o["verdict"])
-    classes = sorted(by_class, key=lambda n: (-len(by_class[n]), n))
-    rows = [("all classes", [o["verdict"] for o in objs])]
-    rows += [(n, by_class[n]) for n in classes[:MAX_CLASSES]]
-    rows = rows[::-1]  # first row at the top
-    used = [v for v in VERDICTS if any(v in vs for _, vs in rows)]
-    y = np.arange(len(rows))
-    left = np.zeros(len(rows))
-    for v in used:
-        share = np.array([vs.count(v) / max(len(vs), 1) for _, vs in rows])
-        ax.barh(y, share * 100, left=left, color=_rgb(v), edgecolor="white", linewidth=0.6, label=v, height=0.7)
-        for k, s in enumerate(share):
-            if s >= 0.06:
-                ax.text(left[k] + s * 50, y[k], f"{s * 100:.0f}%", ha="center", va="center", fontsize=8,
-                        color="white" if v not in ("box_cut", "rpn_cut") else "black")
-        left += share * 100
-    ax.set_yticks(y, [f"{n}  (n={len(vs)})" for n, vs in rows], fontsize=9)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("share of objects (%)")
-    ax.set_title("Where objects were lost: verdicts per class, in stage order", loc="left", fontsize=11)
-    if used:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(len(used), 5), fontsize=8, frameon=False)
-    if len(classes) > MAX_CLASSES:
-        ax.text(1.0, -0.02, f"{len(classes) - MAX_CLASSES} smaller classes in 'all classes' only",
-                transform=ax.transAxes, ha="right", va="top", fontsize=7, color="grey")
+def _lost(ax, objs, classes) -> None:
+    """The lost objects by the stage that lost them (stage order, top down), a count per bar, split by
+    class in the class colours of the recall chart; the detected ones in the title."""
+    lost = [v for v in VERDICTS if v != "detected" and any(o["verdict"] == v for o in objs)]
+    n_lost = sum(o["verdict"] != "detected" for o in objs)
+    ax.set_title(f"Where the {n_lost} lost objects were lost, by stage ({len(objs) - n_lost} of {len(objs)} "
+                 "detected)", loc="left", fontsize=11)
+    if not lost:
+        ax.text(0.5, 0.5, "no object was lost", ha="center", va="center", fontsize=12, transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    y = np.arange(len(lost))[::-1]  # the first stage at the top
+    left = np.zeros(len(lost))
+    shown = classes[:MAX_CLASSES]
+    for k, n in enumerate([*shown, None]):
+        counts = np.array([sum(o["verdict"] == v and (o["name"] == n if n is not None else o["name"] not in shown)
+                               for o in objs) for v in lost], float)
+        if not counts.any():
+            continue
+        ax.barh(y, counts, left=left, height=0.45, color=f"C{k % 10}" if n is not None else "0.6",
+                edgecolor="white", linewidth=0.6, label=n if n is not None else "other classes")
+        left += counts
+    for yy, total, v in zip(y, left, lost):
+        ax.text(total, yy, f"  {int(total)}  ({total / max(len(objs), 1):.1%} of all objects)", va="center",
+                fontsize=9)
+        ax.text(0, yy + 0.36, f"{TITLES[v]}  ({v})", va="bottom", fontsize=9)  # above its bar: no wide margin
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, max(len(lost), 3) - 0.2)
+    ax.set_xlim(0, left.max() * 1.35)
+    ax.set_xlabel("objects lost at this stage (count)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right", title="class", title_fontsize=8)
 
 
 def _recall(ax, objs) -> None:
@@ -58,7 +60,7 @@ def _recall(ax, objs) -> None:
     ax.plot(IOUS, curve("best_proposal_iou", objs), color="black", lw=2.4, marker="o", ms=4,
             label="proposals after NMS, all")
     ax.plot(IOUS, curve("best_anchor_iou", objs), color="black", lw=1.4, ls="--", label="anchors, all")
-    names = sorted({o["name"] for o in objs}, key=lambda n: (-sum(o["name"] == n for o in objs), n))[:8]
+    names = _classes(objs)[:8]
     if len(names) > 1:
         for k, n in enumerate(names):
             ax.plot(IOUS, curve("best_proposal_iou", [o for o in objs if o["name"] == n]), lw=1.2,
@@ -101,9 +103,9 @@ def _coverage(ax, records, objs_by_record, anchor_sizes) -> None:
     twin.tick_params(axis="y", colors="0.55")
     ax.set_zorder(twin.get_zorder() + 1)
     ax.patch.set_visible(False)
-    for t, style, col in ((0.5, "-", "C0"), (0.7, "--", "C1")):
+    for t, style in ((0.5, "-"), (0.7, "--")):  # black as the recall chart's "all": colours mean classes
         share = np.array([(best[k == b] >= t).mean() if count[b] >= MIN_BIN else np.nan for b in range(len(centre))])
-        ax.plot(centre, share, ls=style, marker="o", ms=4, color=col, lw=2, label=f"best anchor IoU >= {t}")
+        ax.plot(centre, share, ls=style, marker="o", ms=4, color="black", lw=1.8, label=f"best anchor IoU >= {t}")
     for s in anchor_sizes:
         ax.axvline(s, color="C3", lw=0.8, alpha=0.6, ls=":")
     if anchor_sizes:
@@ -122,6 +124,11 @@ def _coverage(ax, records, objs_by_record, anchor_sizes) -> None:
     ax.legend(fontsize=7, loc="center right")
 
 
+def _classes(objs) -> list[str]:
+    """Class names, most objects first: one order (and so one colour, C0, C1, ...) in every panel."""
+    return sorted({o["name"] for o in objs}, key=lambda n: (-sum(o["name"] == n for o in objs), n))
+
+
 def draw(records: list[dict], summary: dict) -> bytes:
     """The PNG bytes of the summary chart."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -129,10 +136,10 @@ def draw(records: list[dict], summary: dict) -> bytes:
 
     objs = judged_objects(records)
     per_record = [[o for o in r["truth"] if o["verdict"] is not None] for r in records]
-    n_rows = min(len({o["name"] for o in objs}), MAX_CLASSES) + 1
-    fig = Figure(figsize=(15, 4.2 + 0.32 * n_rows + 4.6), dpi=100, layout="constrained")
+    n_rows = max(sum(any(o["verdict"] == v for o in objs) for v in VERDICTS[1:]), 3)
+    fig = Figure(figsize=(15, 1.6 + 0.45 * n_rows + 5.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 2, height_ratios=[1.1 + 0.32 * n_rows, 4.6])
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.0 + 0.45 * n_rows, 4.6])
     s = summary.get("settings", {})
     m50, m = summary.get("map50"), summary.get("map")
     v = summary.get("verdicts", {})
@@ -141,7 +148,7 @@ def draw(records: list[dict], summary: dict) -> bytes:
                  f"{v.get('detected', 0) / total:.0%} detected   |   mAP@0.5 "
                  f"{'n/a' if m50 is None else f'{m50:.3f}'}, mAP@[.5:.95] {'n/a' if m is None else f'{m:.3f}'}   |   "
                  f"model {s.get('model', '?')}, weights {s.get('weights', '?')}", fontsize=12, x=0.01, ha="left")
-    _funnel(fig.add_subplot(grid[0, :]), objs)
+    _lost(fig.add_subplot(grid[0, :]), objs, _classes(objs))
     _recall(fig.add_subplot(grid[1, 0]), objs)
     _coverage(fig.add_subplot(grid[1, 1]), records, per_record, s.get("anchor_sizes", []))
     buf = io.BytesIO()

@@ -293,3 +293,21 @@ def test_chart_draws_edge_cases():
         summary = {"images": len(records), "objects": 0, "settings": {"anchor_sizes": [32.0, 64.0]}}
         png = cv2.imdecode(np.frombuffer(draw(records, summary), np.uint8), cv2.IMREAD_COLOR)
         assert png is not None and png.shape[0] > 400
+
+
+def test_ctrl_c_while_the_summary_is_drawn_leaves_neither_file_and_a_rerun_writes_both(scenes, tmp_path, monkeypatch):
+    import core.analysis.chart as chart
+
+    out = tmp_path / "out"
+    real = chart.draw
+
+    def interrupted(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chart, "draw", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        analyze([scenes], out, workers=0, progress=False)
+    assert (out / RESULTS).exists() and not (out / "summary.json").exists() and not (out / "summary.png").exists()
+    monkeypatch.setattr(chart, "draw", real)
+    res = analyze([scenes], out, workers=0, progress=False)
+    assert res.resumed == 6 and (out / "summary.json").exists() and (out / "summary.png").exists()
