@@ -52,14 +52,20 @@ def render_trace(tr, stages: list[str], settings: dict | None = None, legend: bo
     return render(tr.image, drawn, lines), drawn, full
 
 
+def _wh(hw) -> list[int]:
+    """(H, W) -> [W, H]: sizes read W x H in the sidecar, as in every caption and table."""
+    return [int(hw[1]), int(hw[0])]
+
+
 def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, size) -> dict:
+    """The JSON beside an exported PNG: what it shows and how to make it again (``size``: the PNG's (H, W))."""
     digest = hashlib.sha256(np.ascontiguousarray(tr.image).tobytes()).hexdigest()
     file_digest = None
     if image_path and Path(image_path).is_file():
         file_digest = hashlib.sha256(Path(image_path).read_bytes()).hexdigest()
     return {
         "rcnn_lens": VERSION, "output": png_name, "image": image_path, "image_sha256": file_digest,
-        "pixels_sha256": digest, "image_size": list(tr.meta.original_size), "output_size": list(size),
+        "pixels_sha256": digest, "image_size": _wh(tr.meta.original_size), "output_size": _wh(size),  # W, H
         "model": tr.model, "weights": tr.weights, "params": tr.params, "overlays": list(stages),
         "settings": {st: full_settings[st] for st in stages},
         "reproduce": "rcnn-lens export " + (image_path or "IMAGE") + f" --model {tr.model} --weights {tr.weights} "

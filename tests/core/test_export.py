@@ -37,6 +37,7 @@ def test_export_png_sidecar_npz(photo, tmp_path):
     assert meta["overlays"] == ["features", "detections"]
     assert meta["settings"]["features"]["reduction"] == "max" and meta["settings"]["detections"]["suppressed"]
     assert meta["params"]["box_score_thresh"] == 0.0 and len(meta["image_sha256"]) == 64
+    assert meta["image_size"] == [250, 150] and meta["output_size"] == [250, img.shape[0]]  # W, H
     npz = np.load(out.with_suffix(".npz"))
     assert "features_0" in npz and "detections_boxes" in npz
     # the sidecar reproduces the image
