@@ -65,7 +65,7 @@ def suggestion(path: str, trust: bool) -> dict:
 
 
 def _suggest(engine: Engine, job: Job) -> None:
-    job.reply("suggested", suggestion(job.get("path", str, default=""), job.get("trust", bool) is True))
+    job.reply("suggested", suggestion(job.get("path", str, default=""), job.body.get("trust") is True))
 
 
 def _download(engine: Engine, job: Job) -> None:

@@ -13,7 +13,7 @@ def _load(engine: Engine, job: Job) -> None:
     """``trust`` (only ``true`` counts) loads a whole pickled model: sent for one load, never kept.
     COCO weights that are not cached answer one line (``download``: the preset), never a fetch."""
     name, weights = job.get("name", str, default="demo"), job.get("weights", str)
-    device, trust = job.get("device", str, default="cpu"), job.get("trust", bool) is True
+    device, trust = job.get("device", str, default="cpu"), job.body.get("trust") is True
     job.reply("status", {"text": f"loading {name}…"})
     from core.engine.model_handlers import not_cached
     from core.models.load import load_model
