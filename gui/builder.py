@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.errors import LensError
 from core.overlays import layers_for
 from core.overlays import selection as selection_overlay
-from core.tracing.parts import Missing
+from core.tracing.parts import Missing, holds
 
 from .view.canvas import SELECTION
 
@@ -128,6 +128,9 @@ class StageBuilder(QObject):
         self.waiting.pop(stage, None)
         visible = bool(self.state.visible.get(stage))
         if isinstance(err, Missing):
+            if holds(self.state.trace, err.path):  # it came while this stage computed (another view fetched it)
+                self.rebuild(stage)
+                return
             self.waiting[stage] = (err.source, err.path)
             self.view.set_stage(stage, None)
             self.legend.set_stage(stage, None, visible, note=f"{stage}: fetching {'.'.join(map(str, err.path))} "
@@ -147,8 +150,10 @@ class StageBuilder(QObject):
         self.built.emit(stage)
 
     def part_arrived(self, path: tuple) -> None:
+        """A fetched part came: every stage whose wanted part the trace now holds builds again (a
+        whole array also brings the row a stage waited for, fetched by another view)."""
         for stage, (_, want) in list(self.waiting.items()):
-            if tuple(want) == tuple(path):
+            if holds(self.state.trace, want):
                 self.rebuild(stage)
 
     def set_visible(self, stage: str, on: bool) -> None:

@@ -133,6 +133,15 @@ def get_part(obj, path: Path):
     return obj
 
 
+def holds(obj, path: Path) -> bool:
+    """Whether the values at ``path`` are here (not withheld, and not a row of a withheld array that
+    has not come)."""
+    try:
+        return obj is not None and not isinstance(get_part(obj, path), Withheld)
+    except (Missing, KeyError, IndexError, AttributeError):
+        return False
+
+
 def set_part(obj, path: Path, value):
     """A copy of ``obj`` with the part at ``path`` replaced (frozen dataclasses via replace)."""
     if not path:

@@ -258,3 +258,26 @@ def test_bad_annotations_are_one_line_and_the_app_goes_on(make_window, qtbot, tm
     qtbot.waitUntil(lambda: win.state.trace.truth is None and win.messages.isVisible()
                     and str(bomb) in win.messages.text.text(), timeout=60_000)
     assert "\n" not in win.messages.text.text() and win.state.trace.detections is not None
+
+
+def test_resample_with_an_object_selected_brings_its_training_layers_back(make_window, qtbot):
+    """Resample (Ctrl+R) while an object is selected: the anchor targets and the training loss come
+    back with the new sample (they were left on 'fetching training.rpn.iou… from the engine')."""
+    win = make_window([SCENE_1])
+    tr = wait_trace(qtbot, win, SCENE_1)
+    for st in ("anchor_targets", "loss"):
+        win.state.set_visible(st, True)
+    wait_settled(qtbot, win)
+    win.state.gt.select(2)
+    wait_settled(qtbot, win)
+    qtbot.waitUntil(lambda: win.inspector.training.waiting is None, timeout=60_000)
+    for seed in (1, 2):
+        with qtbot.waitSignal(win.session.engine.traced, timeout=60_000):
+            win.state.gt.resample()
+        qtbot.waitUntil(lambda s=seed: win.state.trace.training.seed == s and win.settled, timeout=60_000)
+        assert win.state.gt.object == 2
+        for st in ("anchor_targets", "loss"):
+            assert win.view.layers.get(st) is not None and win.view.layers[st].layers, st
+        assert not [c for c in win.legend.captions() if "fetching" in c]
+        qtbot.waitUntil(lambda: win.inspector.training.waiting is None, timeout=60_000)
+    assert tr.truth is not None
