@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# the demo model unless ARGS name one (the app itself starts on the model it used last)
 run: $(STAMP)
 	@bash .ci/sysdeps.sh window || true
-	$(BIN)/rcnn-lens $(ARGS)
+	$(BIN)/rcnn-lens $(if $(findstring --model,$(ARGS)),,--model demo --weights demo) $(ARGS)
 
 test: $(STAMP)
 	@bash .ci/sysdeps.sh test || true

@@ -68,7 +68,7 @@ def unsafe_globals(path: Path) -> list[str] | None:
         with warnings.catch_warnings(record=True):
             names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as err:  # noqa: BLE001 - a corrupt zip, a zip that is not torch's
-        raise WeightsError(path, f"not a PyTorch checkpoint ({_first_line(err)})") from None
+        raise WeightsError(path, f"not a PyTorch checkpoint ({_plain_reason(path, err)})") from None
     allowed = {f"{g.__module__}.{g.__qualname__}" for g in ALLOWED_GLOBALS}
     return [n for n in names if n not in allowed]
 
@@ -159,10 +159,22 @@ def _torch_load(path: Path, trust: bool):
                                      "checkpoints load with weights_only=True (pass --trust only for a file "
                                      "you made)") from None
         detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), "")
-        if isinstance(err, KeyError):  # torch's legacy reader on a file that is no pickle: a bare number
-            detail = "neither torch's zip format nor its legacy pickle format"
-        detail = detail or _first_line(err)
-        raise WeightsError(path, "not a PyTorch checkpoint" + (f" ({detail[:160]})" if detail else "")) from None
+        detail = detail or _plain_reason(path, err)  # not pickle's or miniz's internal words
+        raise WeightsError(path, f"not a PyTorch checkpoint ({detail[:160]})") from None
+
+
+def _plain_reason(path: Path, err: BaseException) -> str:
+    """Why a file is no checkpoint, in the user's words (the reader's own message names its internals)."""
+    try:
+        if Path(path).stat().st_size == 0:
+            return "the file is empty"
+    except OSError:
+        pass
+    if zipfile.is_zipfile(path):
+        return "a zip archive, but not one torch.save wrote, or damaged"
+    if isinstance(err, EOFError):
+        return "the file ends early: cut short while copying?"
+    return "neither torch's zip format nor its legacy pickle format"
 
 
 def _first_line(err: BaseException) -> str:

@@ -343,3 +343,31 @@ def test_hint_names_the_checkpoints_own_model_first(tmp_path):
         core.load_model("demo", weights=str(path))
     assert str(err.value).endswith("; they fit fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_mobilenet_v3_large_fpn "
                                    "(--model fasterrcnn_mobilenet_v3_large_320_fpn, or --model auto)")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b".", "neither torch's zip format nor its legacy pickle format"),  # pickle said "pop from empty list"
+    (b"\x80\x02}q\x00.", "neither torch's zip format nor its legacy pickle format"),  # "Invalid magic number"
+    (b"PK\x03\x04junk", "neither torch's zip format nor its legacy pickle format"),  # miniz's internal error
+    (b"", "the file is empty"),  # "EOFError"
+])
+def test_a_file_that_is_no_checkpoint_says_why_in_plain_words(tmp_path, data, reason):
+    from core.models import checkpoints
+
+    f = tmp_path / "bad.pt"
+    f.write_bytes(data)
+    with pytest.raises(WeightsError) as err:
+        checkpoints.read(f)
+    assert str(err.value) == f"{f}: not a PyTorch checkpoint ({reason})"
+
+
+def test_a_zip_that_torch_did_not_write_is_named_a_zip(tmp_path):
+    import zipfile
+
+    from core.models import checkpoints
+
+    f = tmp_path / "notes.pt"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("a.txt", "hello")
+    with pytest.raises(WeightsError, match=r"not a PyTorch checkpoint \(a zip archive, but not one torch.save wrote"):
+        checkpoints.read(f)
