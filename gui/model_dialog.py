@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -75,6 +76,8 @@ class ModelDialog(QDialog):
         self.engine, self.persist = engine, persist
         self.infos: dict[str, dict] = {}  # preset -> the engine's row (availability)
         self.suggested: dict | None = None  # the engine's answer about the checkpoint shown
+        self._level = "info"  # the suggestion's: error (Load disabled), reading, warn or info
+        self._asked_path: str | None = None
         self._asked: dict[str, int] = {}  # request kind -> its seq
         model, builder, weights, checkpoint = mc.initial(choice.name, choice.weights)
         builder, checkpoint = builder or TYPED["builder"], checkpoint or TYPED["checkpoint"]
@@ -107,11 +110,25 @@ class ModelDialog(QDialog):
                                                          ".safetensors file", self._browse_checkpoint)
         form.addRow("Checkpoint", self.checkpoint_row)
         self.suggestion = _note("suggestion")
-        self.use = QPushButton("")
-        self.use.setObjectName("use_suggestion")
-        self.use.clicked.connect(self._use_suggestion)
-        self.suggestion_row = _row(self.suggestion, self.use)
+        self.uses = [QPushButton("") for _ in range(mc.MAX_USES)]  # one per preset the file fits: under the note
+        for k, b in enumerate(self.uses):
+            b.setObjectName(f"use_suggestion_{k}")
+            b.clicked.connect(lambda _=False, k=k: self._use_suggestion(k))
+        self.suggestion_row = QWidget()
+        col = QVBoxLayout(self.suggestion_row)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.suggestion)
+        self.uses_row = QWidget()  # one button per line, left-aligned: each text whole at any width
+        stack = QVBoxLayout(self.uses_row)
+        stack.setContentsMargins(0, 0, 0, 0)
+        for b in self.uses:
+            stack.addWidget(b, 0, Qt.AlignmentFlag.AlignLeft)
+        col.addWidget(self.uses_row)
         form.addRow("", self.suggestion_row)
+        self._typing = QTimer(self)  # the file is checked as it is typed, not only when the field is left
+        self._typing.setSingleShot(True)
+        self._typing.setInterval(400)
+        self._typing.timeout.connect(self._ask_suggestion)
         self.trust = QCheckBox("Trust this file (load a whole pickled model; runs code inside it)")
         self.trust.setObjectName("trust")
         self.trust.setChecked(False)  # never remembered: unticked each time the dialog opens
@@ -131,7 +148,8 @@ class ModelDialog(QDialog):
         self._fill_weights(weights)
         self.model.currentIndexChanged.connect(self._model_picked)
         self.weights.currentIndexChanged.connect(self._weights_picked)  # _fill_weights blocks it
-        self.checkpoint.editingFinished.connect(self._ask_suggestion)
+        self.checkpoint.editingFinished.connect(self._ask_if_changed)
+        self.checkpoint.textEdited.connect(lambda _t: self._typing.start())
         self.trust.toggled.connect(self._trust_toggled)
         for w in (self.builder, self.checkpoint):
             w.textEdited.connect(lambda _t: self.problem.setText(""))
@@ -197,6 +215,8 @@ class ModelDialog(QDialog):
         self._show_suggestion()
         req = self._request_or_none()
         self.ok.setText("Download and load" if req is not None and req.download else "Load")
+        # a checkpoint the engine refused (a red line) cannot be loaded from here
+        self.ok.setEnabled(not (ckpt and self._level == "error"))
         self._fit()
 
     def _fit(self) -> None:
@@ -226,19 +246,33 @@ class ModelDialog(QDialog):
                           self.trust.isChecked(), self.infos.get(self.current_model()))
 
     # ---- the checkpoint and its suggestion
+    def _ask_if_changed(self) -> None:
+        self._typing.stop()
+        if self.checkpoint.text().strip() != self._asked_path:
+            self._ask_suggestion()
+
     def _ask_suggestion(self) -> None:
+        self._typing.stop()
         path = self.checkpoint.text().strip()
+        self._asked_path = path
         self.suggested = None
+        self._show_uses(())
         if not path or not Path(path).expanduser().is_file():
             self.suggestion.setText("" if not path else f"{path}: no such file")
+            self._level = "error" if path else "info"
             self.suggestion.setStyleSheet(STYLE["error"])
-            self.use.setVisible(False)
         elif self.engine is not None:
             self.suggestion.setText("reading the checkpoint…")
+            self._level = "reading"
             self.suggestion.setStyleSheet(STYLE["info"])
-            self.use.setVisible(False)
             self._asked["suggest"] = self.engine.ask("suggest", {"path": path, "trust": self.trust.isChecked()})
         self._refresh()
+
+    def _show_uses(self, uses) -> None:
+        for k, b in enumerate(self.uses):
+            b.setText(f"Use {uses[k]}" if k < len(uses) else "")
+            b.setVisible(k < len(uses))
+        self.uses_row.setVisible(bool(uses))
 
     def _show_suggestion(self) -> None:
         if self.suggested is None:
@@ -246,14 +280,14 @@ class ModelDialog(QDialog):
         s = mc.suggestion(self.suggested, self.current_model())
         self.suggestion.setText(s.text)
         self.suggestion.setStyleSheet(STYLE[s.level])
-        self.use.setText(f"Use {s.use}" if s.use else "")
-        self.use.setVisible(bool(s.use))
+        self._level = s.level
+        self._show_uses(s.uses)
         self.form.setRowVisible(self.suggestion_row, self.current_weights() == mc.CHECKPOINT)
 
-    def _use_suggestion(self) -> None:
+    def _use_suggestion(self, k: int) -> None:
         s = mc.suggestion(self.suggested or {}, self.current_model())
-        if s.use:
-            self.model.setCurrentIndex(self.model.findData(s.use))
+        if k < len(s.uses):
+            self.model.setCurrentIndex(self.model.findData(s.uses[k]))
             self.weights.setCurrentIndex(self.weights.findData(mc.CHECKPOINT))
             self._refresh()
 

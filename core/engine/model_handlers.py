@@ -17,6 +17,7 @@ nobody asked for.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from core.engine.server import Engine, Job, handles
 
@@ -58,10 +59,20 @@ def suggestion(path: str, trust: bool) -> dict:
         return out
     sd = ck.state_dict if ck.module is None else ck.module.state_dict()
     fits = fit.fitting_presets(sd, ck.config)
-    if ck.arch in fits:
-        fits = [ck.arch, *[f for f in fits if f != ck.arch]]
-    out.update(fits=fits, arch=ck.arch, what=ck.describe())
+    named = ck.arch if ck.arch in fits else named_by_file(path, fits)
+    if named is not None:
+        fits = [named, *[f for f in fits if f != named]]
+    out.update(fits=fits, arch=named, what=ck.describe())
     return out
+
+
+def named_by_file(path: str, fits: list[str]) -> str | None:
+    """The preset among ``fits`` whose name the file's name holds (the longest: a file
+    ``fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth`` names the 320 preset, which the non-320
+    one's keys and shapes fit as well), or None."""
+    stem = Path(path).name.lower()
+    named = [f for f in fits if f.lower() in stem]
+    return max(named, key=len) if named else None
 
 
 def _suggest(engine: Engine, job: Job) -> None:

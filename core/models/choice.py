@@ -196,30 +196,45 @@ def request(model: str, builder: str, weights: str, checkpoint: str, trust: bool
 @dataclass(frozen=True)
 class Suggestion:
     text: str
-    use: str | None = None  # a preset to offer ("use it")
+    uses: tuple[str, ...] = ()  # presets to offer, one "Use ..." button each, the preferred first
     level: str = "info"  # info, warn or error
 
 
+MAX_USES = 3
+
+
 def suggestion(reply: dict, model: str) -> Suggestion:
-    """What to say about a checkpoint (the engine's ``suggested`` reply) with ``model`` chosen."""
+    """What to say about a checkpoint (the engine's ``suggested`` reply) with ``model`` chosen. Every
+    preset it fits is named; the one the checkpoint names (its ``args.model`` or its file name) first."""
     if reply.get("error"):
         text = for_app(str(reply["error"]))
         if reply.get("needs_trust") and not reply.get("trust"):
             text += ". If you made this file, tick “Trust this file”."
-        return Suggestion(text, None, "error")
+        return Suggestion(text, (), "error")
     fits = list(reply.get("fits") or [])
+    named = reply.get("arch") if reply.get("arch") in fits else None
     what = f" ({reply['what']})" if reply.get("what") else ""
     if not fits:
-        return Suggestion(f"fits no preset{what}: for a model of your own choose “your own builder”", None,
+        return Suggestion(f"fits no preset{what}: for a model of your own choose “your own builder”", (),
                           "warn" if model != BUILDER else "info")
-    also = f"; also fits {', '.join(fits[1:])}" if len(fits) > 1 else ""
+    says = f"; the checkpoint names {named}" if named else ""
     if model == AUTO:
-        return Suggestion(f"auto will load {fits[0]}{also}{what}", None, "info")
+        also = f"; also fits {', '.join(fits[1:])}" if len(fits) > 1 else ""
+        return Suggestion(f"auto will load {fits[0]}{says}{also}{what}", (), "info")
     if model == BUILDER:
-        return Suggestion(f"its keys fit the preset {fits[0]}{also}{what}", fits[0], "info")
+        return Suggestion(f"its keys fit the preset{'s' if len(fits) > 1 else ''} {_and(fits)}{says}{what}",
+                          tuple(fits[:MAX_USES]), "info")
+    others = [f for f in fits if f != model]
     if model in fits:
-        return Suggestion(f"fits {model}{what}", None, "info")
-    return Suggestion(f"this checkpoint fits {fits[0]}, not {model}{also}{what}", fits[0], "warn")
+        if named is not None and named != model:
+            return Suggestion(f"fits {model} and {_and(others)}{says}{what}", (named,), "warn")
+        also = f"; also fits {_and(others)}" if others else ""
+        return Suggestion(f"fits {model}{also}{what}", tuple(others[:MAX_USES]), "info")
+    return Suggestion(f"this checkpoint fits {_and(fits)}, not {model}{says}{what}", tuple(fits[:MAX_USES]), "warn")
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def for_app(message: str) -> str:

@@ -73,13 +73,32 @@ def test_requests_and_the_one_line_wrong_with_an_input(tmp_path):
 def test_suggestions_name_the_preset_that_fits():
     reply = {"fits": ["demo"], "what": "state dict under 'model'", "error": None}
     s = mc.suggestion(reply, "fasterrcnn_resnet50_fpn")
-    assert (s.text, s.use, s.level) == ("this checkpoint fits demo, not fasterrcnn_resnet50_fpn (state dict under "
-                                        "'model')", "demo", "warn")
-    assert mc.suggestion(reply, "demo").level == "info" and mc.suggestion(reply, "demo").use is None
+    assert (s.text, s.uses, s.level) == ("this checkpoint fits demo, not fasterrcnn_resnet50_fpn (state dict under "
+                                         "'model')", ("demo",), "warn")
+    assert mc.suggestion(reply, "demo").level == "info" and mc.suggestion(reply, "demo").uses == ()
     assert mc.suggestion(reply, mc.AUTO).text.startswith("auto will load demo")
     bad = mc.suggestion({"error": "f.pt: refused: a whole pickled model ...; or pass --trust if you made this file",
                          "needs_trust": True, "trust": False}, "demo")
     assert bad.level == "error" and "tick “Trust this file” if you made" in bad.text and "--trust" not in bad.text
+
+
+def test_a_checkpoint_both_mobilenets_fit_names_both_and_prefers_the_one_it_names():
+    """MobileNetV3-Large FPN and its 320 variant have the same keys and shapes: both are offered, the
+    one the checkpoint names (its args.model or its file name) first."""
+    from core.engine.model_handlers import named_by_file
+
+    both = ["fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn"]
+    assert named_by_file("/w/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth", both) == both[1]
+    assert named_by_file("/w/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", both) == both[0]
+    assert named_by_file("/w/model_final.pth", both) is None
+    named = {"fits": [both[1], both[0]], "arch": both[1], "what": "", "error": None}
+    s = mc.suggestion(named, both[0])
+    assert s.uses == (both[1],) and s.level == "warn"
+    assert s.text == f"fits {both[0]} and {both[1]}; the checkpoint names {both[1]}"
+    s = mc.suggestion(named, "demo")
+    assert s.uses == (both[1], both[0]) and s.text.startswith(f"this checkpoint fits {both[1]} and {both[0]}, not demo")
+    unnamed = {"fits": both, "arch": None, "what": "", "error": None}
+    assert mc.suggestion(unnamed, both[0]) == mc.Suggestion(f"fits {both[0]}; also fits {both[1]}", (both[1],), "info")
 
 
 def test_banner_says_random_weights_and_a_check_that_failed():

@@ -127,10 +127,52 @@ def test_the_checkpoint_of_another_preset_gets_it_suggested(qtbot):
     eng.replied.emit("suggested", eng.seq("suggest"), {"path": str(DEMO_WEIGHTS), "trust": False, "fits": ["demo"],
                                                        "what": "state dict under 'model'", "error": None})
     assert dlg.suggestion.text().startswith("this checkpoint fits demo, not fasterrcnn_resnet50_fpn")
-    assert dlg.use.isVisible() and dlg.use.text() == "Use demo"
-    dlg.use.click()
+    assert dlg.uses[0].isVisible() and dlg.uses[0].text() == "Use demo" and not dlg.uses[1].isVisible()
+    dlg.uses[0].click()
     assert dlg.current_model() == "demo" and dlg.current_weights() == mc.CHECKPOINT
     assert _chosen(qtbot, dlg) == mc.Request("demo", str(DEMO_WEIGHTS))
+
+
+def test_both_presets_a_checkpoint_fits_are_offered_whole_and_an_error_disables_load(qtbot, tmp_path):
+    """The buttons sit under the note, each with its whole text; the file is checked as it is typed;
+    a red error leaves Load disabled until the file is good."""
+    from PySide6.QtWidgets import QApplication
+
+    from gui.model_dialog import ModelDialog
+
+    both = ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn"]
+    ck = tmp_path / "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"
+    ck.write_bytes(b"x")
+    eng = FakeEngine()
+    dlg = ModelDialog(ModelChoice("demo", None), eng)
+    qtbot.addWidget(dlg)
+    dlg.resize(560, 400)
+    dlg.show()
+    dlg.weights.setCurrentIndex(dlg.weights.findData(mc.CHECKPOINT))
+    dlg.checkpoint.clear()
+    qtbot.keyClicks(dlg.checkpoint, str(ck))  # typed, the field still focused: asked after a pause
+    qtbot.waitUntil(lambda: eng.asked[-1] == ("suggest", {"path": str(ck), "trust": False}), timeout=5000)
+    eng.replied.emit("suggested", eng.seq("suggest"), {"path": str(ck), "trust": False, "fits": both,
+                                                       "arch": both[0], "what": "", "error": None})
+    QApplication.processEvents()
+    shown = [b for b in dlg.uses if b.isVisible()]
+    assert [b.text() for b in shown] == [f"Use {both[0]}", f"Use {both[1]}"]
+    note = dlg.suggestion.geometry()
+    for b in shown:
+        assert b.width() >= b.fontMetrics().horizontalAdvance(b.text())  # not clipped
+        top = b.mapTo(dlg.suggestion_row, b.rect().topLeft()).y()
+        assert top >= note.bottom()  # under the note, never over it
+    assert dlg.ok.isEnabled()
+    bad = tmp_path / "bad.pt"
+    bad.write_text("hello")
+    dlg.checkpoint.setText(str(bad))
+    dlg.checkpoint.editingFinished.emit()
+    eng.replied.emit("suggested", eng.seq("suggest"), {"path": str(bad), "trust": False, "fits": [], "what": None,
+                                                       "error": f"{bad}: not a PyTorch checkpoint (the file is empty)"})
+    assert "not a PyTorch checkpoint" in dlg.suggestion.text() and not dlg.ok.isEnabled()
+    dlg.checkpoint.setText(str(tmp_path / "gone.pt"))
+    dlg.checkpoint.editingFinished.emit()
+    assert dlg.suggestion.text().endswith("no such file") and not dlg.ok.isEnabled()
 
 
 def test_wrapped_notes_are_never_cut_as_they_grow(qtbot, tmp_path):
@@ -178,9 +220,9 @@ def test_trust_from_the_command_line_never_remembered_and_suggestions_from_the_e
     dlg.model.setCurrentIndex(dlg.model.findData("fasterrcnn_resnet50_fpn"))
     dlg.checkpoint.setText(str(DEMO_WEIGHTS))
     dlg.checkpoint.editingFinished.emit()
-    qtbot.waitUntil(lambda: dlg.use.isVisible(), timeout=60_000)
+    qtbot.waitUntil(lambda: dlg.uses[0].isVisible(), timeout=60_000)
     assert dlg.suggestion.text().startswith("this checkpoint fits demo, not fasterrcnn_resnet50_fpn")
-    dlg.use.click()
+    dlg.uses[0].click()
     dlg.ok.click()
     qtbot.waitUntil(lambda: win.state.loaded["name"] == "demo" and win.settled, timeout=60_000)
     assert sent[-1] == (("demo", str(DEMO_WEIGHTS), "cpu"), {"trust": False})
@@ -192,7 +234,9 @@ def test_trust_from_the_command_line_never_remembered_and_suggestions_from_the_e
     dlg.checkpoint.editingFinished.emit()
     qtbot.waitUntil(lambda: "refused" in dlg.suggestion.text(), timeout=60_000)
     assert "If you made this file, tick “Trust this file”" in dlg.suggestion.text()
-    dlg.ok.click()
+    assert not dlg.ok.isEnabled()  # a red line: nothing to load from here
+    dlg.reject()
+    win.state.choose_model(mc.AUTO, str(whole))  # as a remembered or typed choice would: one line, the model stays
     qtbot.waitUntil(lambda: win.messages.isVisible() and win.settled, timeout=60_000)
     assert sent[-1] == (("auto", str(whole), "cpu"), {"trust": False})
     line = win.messages.text.text()
