@@ -8,7 +8,7 @@ from core.colormaps import CLASS_COLOURS
 from core.errors import LensError
 from core.overlays.layers import StageLayers
 
-TRUTH_COLOUR = (0, 230, 118)  # the truth's own colour: no class colour uses it
+TRUTH_COLOUR = (255, 255, 255)  # the truth's own colour (white, a dark halo around it): no class uses it
 NO_CLASS_COLOUR = (255, 64, 255)  # annotated objects of a class the model does not have
 
 

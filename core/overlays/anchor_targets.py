@@ -70,7 +70,7 @@ def layers(tr, s: dict) -> StageLayers:
         cols = rgba([object_colour(i) for i in truth_rows], op)
         labels = None
         if len(pos) <= MAX_LABELS:
-            labels = [f"{a.iou[i]:.2f}" + (" lq" if a.promoted[i] else "") for i in pos]
+            labels = [f"IoU {a.iou[i]:.2f}" + (" lq" if a.promoted[i] else "") for i in pos]
         if s["lines"]:
             seg = np.concatenate([centres(boxes), centres(T.gt_boxes_image[a.matched[pos]])], 1)
             out.append(Lines("anchor_targets.matched", seg, rgba([object_colour(i) for i in truth_rows], 0.8 * op)))

@@ -34,7 +34,7 @@ def layers(tr, s: dict) -> StageLayers:
     labels = []
     for k in range(n):
         size, ratio = a.describe_anchor(k)
-        labels.append(f"{size:g} {ratio:g}")
+        labels.append(f"size {size:g}, h/w {ratio:g}")
     op = float(s["opacity"])
     cols_[:, 3] = int(255 * op)
     count = f"{a.grid[1]}x{a.grid[0]} cells (W x H) x {n} anchors = {a.count}"

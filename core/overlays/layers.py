@@ -14,6 +14,9 @@ Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in original pixels
 RGBA = tuple[int, int, int, int]
 
 
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
+
+
 @dataclass(frozen=True, eq=False)
 class Heatmap:
     name: str
@@ -27,6 +30,9 @@ class Heatmap:
     colorbar: bool = True
 
 
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
+
+
 @dataclass(frozen=True, eq=False)
 class Picture:
     """An RGB raster stretched over ``rect`` (the network's input, de-normalized)."""
@@ -35,6 +41,9 @@ class Picture:
     rgb: np.ndarray  # [h, w, 3] uint8
     rect: Rect
     opacity: float = 1.0
+
+
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,12 +58,18 @@ class Boxes:
     select: str | None = None  # what a click on a box selects: core.overlays.selection kind of its id
 
 
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
+
+
 @dataclass(frozen=True, eq=False)
 class Points:
     name: str
     xy: np.ndarray  # [N, 2] float32
     colour: RGBA = (255, 255, 255, 200)
     size: float = 3.0
+
+
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,12 +85,18 @@ class Lines:
     labels: list[str] | None = None
 
 
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
+
+
 @dataclass(frozen=True, eq=False)
 class Text:
     name: str
     items: list[tuple[float, float, str]]  # x, y (top-left, original pixels), text
     colour: RGBA = (255, 255, 255, 255)
     background: RGBA = (0, 0, 0, 160)
+
+
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +108,9 @@ class Raster:
     rgba: np.ndarray  # [h, w, 4] uint8
     rect: Rect
     opacity: float = 1.0
+
+
+HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)
 
 
 @dataclass(frozen=True, eq=False)

@@ -52,7 +52,7 @@ def layers(tr, s: dict) -> StageLayers:
         cols = np.zeros((n, 4), np.uint8)
         cols[:, :3] = lut(s["colormap"])[np.clip(roi_loss[top] / vmax * 255, 0, 255).astype(int)]
         cols[:, 3] = 255
-        labels = [f"{roi_loss[j]:.3f}" if k < 10 else "" for k, j in enumerate(top)]
+        labels = [f"loss {roi_loss[j]:.3f}" if k < 10 else "" for k, j in enumerate(top)]
         out.append(Boxes("loss.rois", r.boxes_image[r.sampled[top]], cols, width=2.0, labels=labels,
                          ids=r.sampled[top]))
     L = T.losses

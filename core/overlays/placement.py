@@ -5,11 +5,14 @@ app and the export place labels by the same rule.
 Each label tries, in order: above the box's top-left corner, inside it at the top-left, below it,
 above its top-right corner, inside at the bottom-left, inside at the top-right, beside it right and
 left, then stacked further above and below; each candidate is pushed inside the drawing area, and
-the first that overlaps no label placed before it wins.
+the first that overlaps no label placed before it, and hides no labelled object, wins; where every
+free spot covers some object, the one that hides the least of any object (a label inside a large box
+hides little of it; on a small object it would hide most of it).
 Labels are placed in priority order (the caller lists the most important first), every required
 label before any optional one (the faded labels of suppressed boxes). A required label with no free
 spot takes the least covered one; an optional one is then left out, and past the first
-``MAX_OPTIONAL`` optional labels (hundreds of suppressed boxes) the rest are not tried."""
+``MAX_OPTIONAL`` optional labels (hundreds of suppressed boxes) the rest are not tried. A stage shows
+at most ``MAX_STAGE_LABELS`` labels (its most important) and says "+N more" for the rest."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ import numpy as np
 from core.overlays.layers import Boxes, Lines
 
 MAX_OPTIONAL = 60
+MAX_STAGE_LABELS = 25  # required labels of one stage; the rest are one "+N more" label
+MAX_STAGE_FADED = 15  # the faded labels of suppressed boxes, per stage
+HIDDEN_OK = 0.05  # a label may cover this share of an object and still count as off it
+MORE_COLOUR = (200, 200, 200, 255)
 
 
 def _templates():
@@ -63,6 +70,7 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
         placed[:extra] = np.asarray(taken, np.float64).reshape(-1, 4)
     k = extra
     out = np.full((n, 4), np.nan)
+    objects = boxes[((boxes[:, 2] - boxes[:, 0]) > 1) & ((boxes[:, 3] - boxes[:, 1]) > 1)]  # not a line's point
     for i in [*np.nonzero(~optional)[0], *np.nonzero(optional)[0][:MAX_OPTIONAL]]:
         w, h = sizes[i]
         c = candidates(boxes[i], w, h)
@@ -77,7 +85,9 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
             cover = np.zeros(len(c))
         free = np.nonzero(cover == 0)[0]
         if len(free):
-            j = int(free[0])
+            hidden = _hidden(c[free], w, h, objects)
+            off = free[hidden <= HIDDEN_OK]
+            j = int(off[0]) if len(off) else int(free[np.argmin(hidden)])
         elif optional[i]:
             continue
         else:
@@ -86,6 +96,17 @@ def place(boxes, sizes, area, optional=None, taken=None) -> np.ndarray:
         placed[k] = out[i]
         k += 1
     return out
+
+
+def _hidden(corners: np.ndarray, w: float, h: float, objects: np.ndarray) -> np.ndarray:
+    """[K] for label rectangles at ``corners`` [K, 2] of size w x h: the largest share of any object
+    box it covers."""
+    if not len(objects):
+        return np.zeros(len(corners))
+    ow = np.minimum(objects[None, :, 2], corners[:, None, 0] + w) - np.maximum(objects[None, :, 0], corners[:, None, 0])
+    oh = np.minimum(objects[None, :, 3], corners[:, None, 1] + h) - np.maximum(objects[None, :, 1], corners[:, None, 1])
+    area = (objects[:, 2] - objects[:, 0]) * (objects[:, 3] - objects[:, 1])
+    return (np.maximum(ow, 0) * np.maximum(oh, 0) / area[None]).max(1)
 
 
 def ink(colour) -> tuple[int, int, int]:
@@ -124,7 +145,19 @@ def stage_labels(stage) -> list[tuple]:
             if text and layer.colours[i, 3] > 0:
                 out.append((layer.xyxy[i], text, tuple(int(v) for v in layer.colours[i]),
                             bool(layer.colours[i, 3] < 200)))
-    return out
+    return _capped(out)
+
+
+def _capped(items: list[tuple]) -> list[tuple]:
+    """The stage's most important labels (``MAX_STAGE_LABELS``, ``MAX_STAGE_FADED`` faded ones) and a
+    "+N more" label where the first one left out would have gone."""
+    solid = [it for it in items if not it[3]]
+    faded = [it for it in items if it[3]]
+    kept = solid[:MAX_STAGE_LABELS] + faded[:MAX_STAGE_FADED]
+    rest = solid[MAX_STAGE_LABELS:] + faded[MAX_STAGE_FADED:]
+    if rest:
+        kept.append((rest[0][0], f"+{len(rest)} more", MORE_COLOUR, False))
+    return kept
 
 
 def labels_of(stages) -> list[tuple]:

@@ -30,7 +30,7 @@ def layers(tr, s: dict) -> StageLayers:
     cols = np.zeros((len(top), 4), np.uint8)
     cols[:, :3] = table[np.clip((t * 255).round().astype(int), 0, 255)]
     cols[:, 3] = int(255 * op)
-    labels = [f"{v:.2f}" for v in sc[:10]] + [""] * max(len(top) - 10, 0)
+    labels = [f"obj {v:.2f}" for v in sc[:10]] + [""] * max(len(top) - 10, 0)  # the RPN's objectness
     out.append(Boxes("proposals.kept", p.boxes_image[top][::-1], cols[::-1], width=1.5,
                      labels=labels[::-1], ids=top[::-1], select="proposal"))  # best drawn last, on top
     n_sup = int((p.status == SUPPRESSED).sum())

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from core.colormaps import lut
-from core.overlays.layers import Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
+from core.overlays.layers import HALO, Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
 from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, labels_of, place
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -160,6 +160,10 @@ def draw_boxes(canvas, layer: Boxes) -> None:
         dashed = np.zeros(len(layer.xyxy), bool) if layer.dashed is None else layer.dashed
         fixed = np.round((layer.xyxy - np.array([x0, y0, x0, y0], np.float32) - 0.5) * ONE).astype(np.int64)
         line = cv2.LINE_AA if alpha >= 255 else cv2.LINE_8  # faded boxes: antialiasing is invisible
+        if alpha >= 255:  # a dark halo under the solid boxes: visible on any background (the window's too)
+            for i in idx[~dashed[idx]]:
+                cv2.rectangle(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),
+                              HALO, t + 2, line, SHIFT)
         for i in idx[~dashed[idx]]:
             col = tuple(int(c) for c in layer.colours[i, :3])
             cv2.rectangle(work, (int(fixed[i, 0]), int(fixed[i, 1])), (int(fixed[i, 2]), int(fixed[i, 3])),

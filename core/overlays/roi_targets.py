@@ -40,7 +40,7 @@ def layers(tr, s: dict) -> StageLayers:
         labels = None
         if len(pos) <= MAX_LABELS:
             labels = [f"GT {tr.class_name(int(r.label[i]))}" if name == "gt"
-                      else f"{tr.class_name(int(r.label[i]))} {r.iou[i]:.2f}" for i in part]
+                      else f"{tr.class_name(int(r.label[i]))} IoU {r.iou[i]:.2f}" for i in part]
         out.append(Boxes(f"roi_targets.{name}", r.boxes_image[part], rgba([class_colour(r.label[i]) for i in part], op),
                          width=width, dashed=~sampled[part], labels=labels, ids=part))
     if len(pos) and s["predicted"]:

@@ -8,6 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPen
 
+from core.overlays.layers import HALO
+
 
 class BoxesItem(pg.GraphicsObject):
     def __init__(self, layer):
@@ -52,6 +54,11 @@ class BoxesItem(pg.GraphicsObject):
                     QRectF(float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])))
             out = []
             for (r, g, b, a, d), rects in groups.items():
+                if a == 255 and not d and not self._shared_alpha:  # a dark halo under solid boxes, as the export
+                    halo = QPen(QColor(*HALO))
+                    halo.setCosmetic(True)
+                    halo.setWidthF(lay.width + 2)
+                    out.append((halo, rects))
                 pen = QPen(QColor(r, g, b, a))
                 pen.setCosmetic(True)
                 pen.setWidthF(lay.width if lay.width > 1 else 0.0)  # 0: the hairline fast path

@@ -256,6 +256,28 @@ def test_placement_keeps_labels_whole_inside_and_apart():
     assert not np.isnan(crowded[0]).any() and np.isnan(crowded[1:]).all()
 
 
+def test_labels_stay_off_small_objects_and_a_stage_says_how_many_more():
+    from core.overlays.layers import Boxes, StageLayers
+    from core.overlays.placement import MAX_STAGE_LABELS, _hidden, place, stage_labels
+
+    # a column of small objects 4 px apart, their labels 28 x 12: above one is on the next one up, so
+    # each label goes beside its object, not on a neighbour
+    boxes = np.array([[100, 20 + 24 * k, 120, 40 + 24 * k] for k in range(6)], np.float64)
+    rects = place(boxes, [[28, 12]] * 6, (0, 0, 400, 200))
+    for r in rects:
+        assert _hidden(r[None, :2], 28, 12, boxes)[0] == 0.0, r  # whole objects stay visible
+    # a large object: its label may go inside (it hides little of it)
+    big = place([[0, 0, 400, 200]], [[28, 12]], (0, 0, 400, 200))
+    assert not np.isnan(big).any()
+    # a stage with more labels than it may show: its most important ones and "+N more"
+    n = MAX_STAGE_LABELS + 7
+    xy = np.array([[k * 10, 0, k * 10 + 8, 8] for k in range(n)], np.float32)
+    cols = np.tile(np.array([[255, 0, 0, 255]], np.uint8), (n, 1))
+    items = stage_labels(StageLayers("x", [Boxes("x.b", xy, cols, labels=[f"b{k}" for k in range(n)])], ""))
+    texts = [t for _, t, _, _ in items]
+    assert len(texts) == MAX_STAGE_LABELS + 1 and texts[-1] == "+7 more" and texts[0] == f"b{n - 1}"
+
+
 def test_export_labels_are_whole_at_the_top_edge():
     from core.overlays.layers import StageLayers
 

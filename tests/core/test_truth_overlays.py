@@ -8,8 +8,10 @@ from torchvision.models.detection import _utils as det_utils
 from torchvision.ops import box_iou
 
 import core
+from core.colormaps import CLASS_COLOURS
 from core.errors import LensError
 from core.overlays import ALL_STAGES, all_layers, layers_for, merged
+from core.overlays._truth_common import TRUTH_COLOUR
 from core.overlays.layers import Boxes, Heatmap, Lines
 from core.paths import DEMO_IMAGES
 from core.tracing.types import EXTRA_STAGES, STAGES, TRAINING_STAGES
@@ -80,8 +82,8 @@ def test_anchor_targets_drawn_on_torchvisions_anchors_with_lines_to_the_matched_
     pos = layer(st, "anchor_targets.positive")
     np.testing.assert_array_equal(pos.ids, positive)
     np.testing.assert_allclose(pos.xyxy, tr.meta.to_image(anchors[positive].numpy()), rtol=1e-6, atol=1e-4)
-    labels = [f"{v:.2f}" for v in iou.max(0).values[positive].tolist()]
-    assert [lab.split()[0] for lab in pos.labels] == labels
+    labels = [f"IoU {v:.2f}" for v in iou.max(0).values[positive].tolist()]  # says what the number is
+    assert [" ".join(lab.split()[:2]) for lab in pos.labels] == labels
     lines = layer(st, "anchor_targets.matched")
     assert isinstance(lines, Lines)
     gt_image = tr.truth.boxes[matches[positive].numpy()]
@@ -182,7 +184,12 @@ def test_export_draws_the_new_stages(scene, tmp_path):
     rgb, drawn, _ = render_trace(black, ["truth"], legend=False)
     x1, y1, x2, y2 = tr.truth.boxes[0].astype(int)
     edge = rgb[(y1 + y2) // 2, x1 - 1:x1 + 2]
-    assert (edge == (0, 230, 118)).all(1).any()  # the truth's own colour on its left edge
+    assert (edge == TRUTH_COLOUR).all(1).any()  # the truth's own colour on its left edge
+    white = type(tr)(**{**tr.__dict__, "image": np.full_like(tr.image, 255)})
+    on_white, _, _ = render_trace(white, ["truth"], legend=False)  # a white box stays visible on white
+    row = on_white[(y1 + y2) // 2, x1 - 4:x1 + 5].astype(int)
+    assert (row.max(1) < 120).any() and (row == TRUTH_COLOUR).all(1).any()  # the dark halo beside the white line
+    assert TRUTH_COLOUR not in CLASS_COLOURS
     rgb, drawn, _ = render_trace(black, ["anchor_targets"], {"anchor_targets": {"show": "positive"}}, legend=False)
     lines = layer(drawn[0], "anchor_targets.matched")
     from core.overlays.layers import StageLayers
