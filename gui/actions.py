@@ -60,6 +60,10 @@ class Actions:
             self.persist.set_last_dir("export", str(Path(path).parent))
             self.export_to(path)
 
+    def paths(self) -> dict:
+        """The paths the window draws on top (a selected box, a selected object): the export draws them too."""
+        return {"selection": self.state.selection, "object": self.state.gt.object}
+
     def export_to(self, path: str) -> bool:
         """Write the PNG and its sidecar; a part not fetched yet is fetched and the export done
         when it arrives (``retry``)."""
@@ -70,7 +74,7 @@ class Actions:
 
         try:
             write_export(self.state.trace, Path(path), self.visible_stages(), self.state.settings, legend=True,
-                         image_path=self.state.image_path)
+                         image_path=self.state.image_path, paths=self.paths())
         except Missing as m:
             self.waiting = path
             self.fetch(m.source, m.path)
@@ -93,7 +97,8 @@ class Actions:
         from core.overlays.export import render_trace
 
         try:
-            rgb, _, _ = render_trace(self.state.trace, self.visible_stages(), self.state.settings, legend=True)
+            rgb, _, _ = render_trace(self.state.trace, self.visible_stages(), self.state.settings, legend=True,
+                                     paths=self.paths())
         except Missing as m:
             self.fetch(m.source, m.path)
             return None

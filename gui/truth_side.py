@@ -17,8 +17,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from core.analysis import browse
 from core.errors import LensError
-from core.overlays import diagnosis as diagnosis_overlay
-from core.overlays.layers import StageLayers, Text
+from core.overlays.paths import OBJECT, object_path
 
 from .layout import add_action, add_dock
 from .panels.analysis import AnalysisPanel
@@ -27,9 +26,6 @@ from .panels.truth import TruthPanel
 TRAINING_ROWS = ("anchor_targets", "roi_targets", "loss")
 SHOW = {"truth": "ground truth", "anchor_targets": "anchor targets", "roi_targets": "RoI targets",
         "loss": "training loss"}
-OBJECT = "object"  # the view's group for the selected object's path (drawn on top, like a selection)
-PATH_KEY = ("cyan: its best anchor (dashed) and the anchors the RPN labels positive for it; yellow: its best "
-            "candidate; red: what suppressed it; lavender: RoIs that cover it; green: its detection")
 ANNOTATION_FILES = "Annotations (*.json *.xml *.txt *.yaml *.yml);;All files (*)"
 
 
@@ -172,11 +168,10 @@ class TruthSide(QObject):
             legend.set_stage(OBJECT, None, False)
             return
         try:
-            sl = diagnosis_overlay.layers(tr, {"object": i})
+            sl = object_path(tr, i)  # as the export draws it (core.overlays.paths)
         except LensError as err:
             self.win.say(str(err), 10000)
             return
-        sl = StageLayers(OBJECT, [lay for lay in sl.layers if not isinstance(lay, Text)], f"{sl.caption}. {PATH_KEY}")
         view.set_stage(OBJECT, sl)
         view.set_visible(OBJECT, True)
         legend.set_stage(OBJECT, sl, True)

@@ -19,16 +19,36 @@ from core.cli.options import (
 from core.errors import LensError
 from core.overlays import REGISTRY, merged
 from core.overlays.export import parse_overlays, write_export
+from core.overlays.paths import check as check_paths
+
+
+def _settings_file(args) -> dict:
+    """The --settings JSON (a sidecar works), or {}."""
+    if not args.settings:
+        return {}
+    try:
+        loaded = json.loads(Path(args.settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise LensError(args.settings, f"cannot read settings JSON ({err})") from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def paths_from_args(args) -> dict:
+    """The paths drawn on top (core.overlays.paths): the sidecar's, then --select and --object."""
+    paths = dict(_settings_file(args).get("paths") or {})
+    if args.select:
+        kind, _, index = args.select.partition(":")
+        if not index.strip().lstrip("-").isdigit():
+            raise LensError(f"--select {args.select}", "expected KIND:INDEX, e.g. detection:0")
+        paths["selection"] = {"kind": kind.strip(), "index": int(index)}
+    if args.object is not None:
+        paths["object"] = args.object
+    return check_paths(paths)
 
 
 def settings_from_args(args) -> dict:
-    s: dict = {}
-    if args.settings:
-        try:
-            loaded = json.loads(Path(args.settings).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise LensError(args.settings, f"cannot read settings JSON ({err})") from None
-        s = loaded.get("settings", loaded) if isinstance(loaded, dict) else {}
+    loaded = _settings_file(args)
+    s: dict = dict(loaded.get("settings", loaded))
 
     def put(stage, key, value):
         if value is not None:
@@ -95,6 +115,7 @@ def run(args) -> int:
 
     stages = parse_overlays(args.overlays)
     settings = settings_from_args(args)
+    paths = paths_from_args(args)
     outs = targets(args.images, args.out)
     lookup = truth_lookup(args)  # before torch loads: a bad annotation file fails at once
     from core.tracing.runner import trace
@@ -106,7 +127,8 @@ def run(args) -> int:
     for img, out in bar:
         try:
             tr = with_truth(trace(model, img, **params), lookup, img, model.class_names, args.seed)
-            write_export(tr, out, stages, settings, legend=not args.no_legend, npz=args.npz, image_path=img)
+            write_export(tr, out, stages, settings, legend=not args.no_legend, npz=args.npz, image_path=img,
+                         paths=paths)
         except LensError as err:
             bar.write(f"rcnn-lens: {err}", file=sys.stderr)
             failed += 1
@@ -134,7 +156,11 @@ def add_parser(sub) -> None:
     e.add_argument("--pre-nms", action="store_true", help="also show proposals NMS suppressed, faded")
     e.add_argument("--suppressed", action="store_true", help="also show detections NMS suppressed, faded")
     e.add_argument("--roi", type=int, default=None, help="RoI whose bins are drawn (default: the best detection's)")
-    e.add_argument("--settings", default=None, help="stage settings JSON (a sidecar works)")
+    e.add_argument("--settings", default=None, help="stage settings JSON (a sidecar works: also its paths)")
+    e.add_argument("--select", default=None, metavar="KIND:INDEX",
+                   help="draw a box's path as the app does for a click: detection:J, candidate:I, proposal:I, roi:R")
+    e.add_argument("--object", type=int, default=None, metavar="I",
+                   help="draw truth object I's path through the stages (needs its truth)")
     e.add_argument("--no-legend", action="store_true", help="the photo alone, no legend below")
     e.add_argument("--npz", action="store_true", help="also save the tensors the overlays show")
     e.add_argument("--gt", type=int, default=None, help="anchor/roi targets of one truth object (its index)")

@@ -51,13 +51,18 @@ def truth_lookup(args):
 
 
 def with_truth(tr, lookup, path, class_names, seed: int):
-    """``tr`` with its truth and training view when the lookup finds truth for ``path``."""
+    """``tr`` with its truth, training view and verdicts (as the app's trace has them) when the lookup
+    finds truth for ``path``."""
     truth = lookup.truth(path, tr.meta.original_size, class_names)
     if truth is None:
         return tr
+    from dataclasses import replace
+
+    from core.analysis.diagnose import anchor_evidence, diagnose
     from core.training.targets import attach
 
-    return attach(tr, truth, seed)
+    tr = attach(tr, truth, seed)
+    return replace(tr, diagnosis=diagnose(tr, truth, anchor_evidence(tr, truth)))
 
 
 def finish_truth(lookup) -> int:

@@ -15,6 +15,8 @@ from core.atomic import write_bytes, write_text
 from core.errors import LensError
 from core.overlays import REGISTRY, all_layers, merged
 from core.overlays import group as group_of
+from core.overlays.paths import check as check_paths
+from core.overlays.paths import layers as path_layers
 from core.tracing.images import save_png
 
 VERSION = "0.1.0"
@@ -42,12 +44,13 @@ def legend_lines(tr, stages: list[str], captions: list[str]) -> list[str]:
             *captions]
 
 
-def render_trace(tr, stages: list[str], settings: dict | None = None, legend: bool = True):
-    """(RGB array, the StageLayers drawn) for the chosen stages, in the pipeline's order."""
+def render_trace(tr, stages: list[str], settings: dict | None = None, legend: bool = True, paths=None):
+    """(RGB array, the StageLayers drawn, the full settings) for the chosen stages in the pipeline's
+    order, and on top the ``paths`` the window draws (core.overlays.paths: a selected box, an object)."""
     from core.overlays.render import render
 
     full = merged(settings)
-    drawn = all_layers(tr, stages, full)
+    drawn = all_layers(tr, stages, full) + path_layers(tr, paths)
     lines = legend_lines(tr, stages, [d.caption for d in drawn]) if legend else None
     return render(tr.image, drawn, lines), drawn, full
 
@@ -57,7 +60,7 @@ def _wh(hw) -> list[int]:
     return [int(hw[1]), int(hw[0])]
 
 
-def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, size) -> dict:
+def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, size, paths=None) -> dict:
     """The JSON beside an exported PNG: what it shows and how to make it again (``size``: the PNG's (H, W))."""
     digest = hashlib.sha256(np.ascontiguousarray(tr.image).tobytes()).hexdigest()
     file_digest = None
@@ -68,6 +71,7 @@ def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, si
         "pixels_sha256": digest, "image_size": _wh(tr.meta.original_size), "output_size": _wh(size),  # W, H
         "model": tr.model, "weights": tr.weights, "params": tr.params, "overlays": list(stages),
         "settings": {st: full_settings[st] for st in stages},
+        **({"paths": check_paths(paths)} if paths and any(v is not None for v in check_paths(paths).values()) else {}),
         "reproduce": "rcnn-lens export " + (image_path or "IMAGE") + f" --model {tr.model} --weights {tr.weights} "
                      f"--overlays {','.join(stages)} --settings SIDECAR.json"
                      + (f" --annotations {tr.truth.source} --seed {tr.training.seed}" if tr.training is not None else ""),
@@ -77,10 +81,11 @@ def sidecar(tr, stages, full_settings, image_path: str | None, png_name: str, si
 
 
 def write_export(tr, out_png: Path, stages: list[str], settings: dict | None = None, legend: bool = True,
-                 npz: bool = False, image_path: str | None = None) -> dict:
-    """Render and write PNG + JSON sidecar (+ .npz); returns the sidecar dict."""
-    rgb, drawn, full = render_trace(tr, stages, settings, legend)
-    meta = sidecar(tr, stages, full, image_path, out_png.name, rgb.shape[:2])
+                 npz: bool = False, image_path: str | None = None, paths=None) -> dict:
+    """Render and write PNG + JSON sidecar (+ .npz); returns the sidecar dict. ``paths``: the selected
+    box and object whose paths are drawn on top (core.overlays.paths), kept in the sidecar."""
+    rgb, drawn, full = render_trace(tr, stages, settings, legend, paths)
+    meta = sidecar(tr, stages, full, image_path, out_png.name, rgb.shape[:2], paths)
     save_png(out_png, rgb)
     write_text(out_png.with_suffix(".json"), json.dumps(meta, indent=2, default=_jsonable))
     if npz:

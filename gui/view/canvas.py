@@ -11,12 +11,11 @@ from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from core.overlays import REGISTRY
+from core.overlays.paths import SELECTION  # the selected box's path: on top, as the export draws it
 from core.overlays.placement import place
 
 from . import make_item
 from .labels import make_labels
-
-SELECTION = "selection"
 
 
 class LensView(pg.GraphicsView):

@@ -3,10 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+import core
 
 from .conftest import noise_image
 
@@ -105,3 +108,47 @@ def test_export_does_not_import_the_command_line():
     src = (Path(__file__).resolve().parents[2] / "core" / "overlays" / "export.py").read_text()
     mods = [n.module for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)]
     assert mods and not [m for m in mods if m and m.startswith("core.cli")]
+
+
+def test_the_paths_the_window_draws_go_into_the_png_and_the_sidecar_reproduces_them(tmp_path):
+    """A selected box's path and a lost object's path are drawn on top of the stages, kept in the
+    sidecar, and `--settings SIDECAR` (or --select/--object) draws them again, pixel for pixel."""
+    from core.overlays.export import render_trace, write_export
+    from core.paths import DEMO_IMAGES
+    from core.training.targets import attach
+    from core.truth.beside import find_for_image
+
+    scene = str(DEMO_IMAGES / "scene_4.png")
+    model = core.load_model("demo")
+    tr = core.trace(model, scene)
+    truth = find_for_image(scene, tr.meta.original_size, model.class_names)
+    from core.analysis.diagnose import anchor_evidence, diagnose
+
+    tr = attach(tr, truth, 0)
+    from dataclasses import replace
+
+    tr = replace(tr, diagnosis=diagnose(tr, truth, anchor_evidence(tr, truth)))
+    lost = next((o.index for o in tr.diagnosis.objects if o.verdict not in (None, "detected")), 0)
+    paths = {"selection": {"kind": "detection", "index": 0}, "object": lost}
+    plain, _, _ = render_trace(tr, ["detections"], legend=False)
+    drawn, layers, _ = render_trace(tr, ["detections"], legend=False, paths=paths)
+    assert [sl.stage for sl in layers][-2:] == ["selection", "object"] and not np.array_equal(plain, drawn)
+    out = tmp_path / "with_paths.png"
+    meta = write_export(tr, out, ["detections"], legend=True, image_path=scene, paths=paths)
+    assert meta["paths"] == paths
+    again = tmp_path / "again.png"
+    r = subprocess.run([sys.executable, "-m", "core.cli", "export", scene, "--model", "demo", "--overlays", "detections",
+                        "-o", str(again), "--settings", str(out.with_suffix(".json"))], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(cv2.imread(str(again)), cv2.imread(str(out)))
+    flags = tmp_path / "flags.png"
+    r = subprocess.run([sys.executable, "-m", "core.cli", "export", scene, "--model", "demo", "--overlays", "detections",
+                        "-o", str(flags), "--select", "detection:0", "--object", str(lost)], capture_output=True,
+                       text=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(cv2.imread(str(flags)), cv2.imread(str(out)))
+    r = subprocess.run([sys.executable, "-m", "core.cli", "export", scene, "--model", "demo", "-o", str(flags),
+                        "--select", "nothing"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert r.returncode == 1 and r.stderr.strip() == "rcnn-lens: --select nothing: expected KIND:INDEX, e.g. detection:0"

@@ -281,3 +281,37 @@ def test_resample_with_an_object_selected_brings_its_training_layers_back(make_w
         assert not [c for c in win.legend.captions() if "fetching" in c]
         qtbot.waitUntil(lambda: win.inspector.training.waiting is None, timeout=60_000)
     assert tr.truth is not None
+
+
+def test_export_shows_the_lost_objects_path_the_window_draws(make_window, qtbot, tmp_path):
+    """With a lost object selected the window draws its path; Ctrl+E writes it too (and the sidecar
+    keeps it, so `rcnn-lens export --settings SIDECAR` draws the same PNG)."""
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+
+    win = make_window([SCENE_4])
+    tr = wait_trace(qtbot, win, SCENE_4)
+    lost = [o.index for o in tr.diagnosis.objects if o.verdict not in (None, "detected")]
+    i = lost[0] if lost else 0
+    win.state.gt.select(i)
+    wait_settled(qtbot, win)
+    assert win.view.layers.get("object") is not None  # the window draws the path
+    out = tmp_path / "gui.png"
+    assert win.actions_.export_to(str(out))
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["paths"] == {"selection": None, "object": i}
+    cli = tmp_path / "cli.png"
+    r = subprocess.run([sys.executable, "-m", "core.cli", "export", SCENE_4, "--model", "demo", "--overlays",
+                        ",".join(meta["overlays"]), "--settings", str(out.with_suffix(".json")), "-o", str(cli)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert r.returncode == 0, r.stderr
+    a, b = cv2.imread(str(out)), cv2.imread(str(cli))
+    assert a.shape == b.shape and np.array_equal(a, b)
+    win.state.gt.select(None)
+    wait_settled(qtbot, win)
+    plain = tmp_path / "plain.png"
+    assert win.actions_.export_to(str(plain))
+    assert not np.array_equal(cv2.imread(str(plain))[:a.shape[0] // 2], a[:a.shape[0] // 2])  # the path was drawn
