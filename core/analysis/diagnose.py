@@ -224,6 +224,8 @@ def diagnose(tr, truth, evidence: AnchorEvidence | None = None) -> Diagnosis:
                             f.update(det_suppressor_score=float(D.scores[sup]),
                                      det_suppressor_object_iou=float(det_iou[i, sup]),
                                      det_suppressor_final=final_of.get(sup))
+        if f.get("roi", -1) >= 0:
+            f["roi_proposal"] = int(P.keep[f["roi"]])
         objects.append(ObjectPath(i, _box(truth.boxes[i]), c, truth.names[i], bool(truth.difficult[i]),
                                   verdict, cut, **f))
 

@@ -148,6 +148,7 @@ class ObjectPath:
     roi_class_probs: tuple | None = ()
     roi_winners: tuple = ()
     roi_winner_probs: tuple = ()
+    roi_proposal: int = -1  # that RoI's proposal (its index among the candidates): one numbering with the picture
     roi: int = -1  # the covering RoI that scores its class highest (detected, box_mislocalized: the RoI
     # its box came from; box_misclassified: the covering RoI of highest IoU where another class wins)
     roi_iou: float | None = None
@@ -270,6 +271,11 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def _roi(o: ObjectPath) -> str:
+    """A RoI as the picture labels it: its index among the RoIs and the proposal it is."""
+    return f"RoI {o.roi} (proposal {o.roi_proposal})" if o.roi_proposal >= 0 else f"RoI {o.roi}"
+
+
 def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
     """One sentence with the evidence for ``o.verdict``."""
     p = params or {}
@@ -284,7 +290,7 @@ def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
         return f"'{o.name}' is not a class of this model: no verdict"
     if v == "detected":
         return (f"detected as detection {o.detection} ({o.name} {_f(o.detection_score)}, IoU "
-                f"{_f(o.detection_iou)}), refined from RoI {o.roi} (IoU {_f(o.roi_iou)})")
+                f"{_f(o.detection_iou)}), refined from {_roi(o)} (IoU {_f(o.roi_iou)})")
     anchor = (f"best anchor IoU {_f(o.best_anchor_iou)}, {o.anchor_positives} positive anchors"
               if o.best_anchor_iou is not None else "no anchor evidence")
     if v == "rpn_missed":
@@ -292,14 +298,14 @@ def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
         return (f"no RPN box reached IoU 0.5 (best {_f(best)}; {anchor}): the RPN never proposed it")
     if v == "rpn_cut":
         if o.cut == "pre_nms_top_n":
-            return (f"the decoded box of anchor {o.decoded_anchor} covers it (IoU {_f(o.decoded_iou)}) but "
+            return (f"the RPN box decoded from anchor {o.decoded_anchor} covers it (IoU {_f(o.decoded_iou)}) but "
                     f"its objectness {_f(o.decoded_score, 3)} ranks {_ordinal(o.decoded_rank or 0)} on level "
                     f"{o.decoded_level}, past the pre-NMS top {p.get('rpn_pre_nms_top_n_test', '?')}")
         if o.cut == "size":
-            return (f"its covering candidate {o.candidate} (IoU {_f(o.candidate_iou)}) was removed as smaller "
-                    f"than the RPN's minimum size")
+            return (f"its covering proposal {o.candidate} (IoU {_f(o.candidate_iou)}) was removed as too small "
+                    f"(under the RPN's minimum size)")
         if o.cut == "score":
-            return (f"its covering candidate {o.candidate} (IoU {_f(o.candidate_iou)}) has objectness "
+            return (f"its covering proposal {o.candidate} (IoU {_f(o.candidate_iou)}) has objectness "
                     f"{_f(o.candidate_score, 3)}, under the RPN score threshold {p.get('rpn_score_thresh', '?')}")
         return (f"its covering proposal {o.candidate} (IoU {_f(o.candidate_iou)}, objectness "
                 f"{_f(o.candidate_score)}) survived NMS {_ordinal(o.candidate_nms_rank or 0)}, past the "
@@ -310,13 +316,13 @@ def explain(o: ObjectPath, class_names=(), params: dict | None = None) -> str:
                 f"only at IoU {_f(o.suppressor_object_iou)})")
     thresh = p.get("box_score_thresh", "?")
     if v == "box_misclassified":
-        return (f"RoI {o.roi} (IoU {_f(o.roi_iou)}) calls it {_cls(names, o.winner)} {_f(o.winner_prob)}; "
+        return (f"{_roi(o)} (IoU {_f(o.roi_iou)}) calls it {_cls(names, o.winner)} {_f(o.winner_prob)}; "
                 f"{o.name} gets {_f(o.class_prob, 3)}, under the score threshold {thresh}")
     if v == "box_low_score":
-        return (f"RoI {o.roi} (IoU {_f(o.roi_iou)}) gives {o.name} {_f(o.class_prob, 3)}, under the score "
+        return (f"{_roi(o)} (IoU {_f(o.roi_iou)}) gives {o.name} {_f(o.class_prob, 3)}, under the score "
                 f"threshold {thresh}; {_cls(names, o.winner)} wins with {_f(o.winner_prob)}")
     if v == "box_mislocalized":
-        return (f"{o.name} scores {_f(o.class_prob)} on RoI {o.roi} (IoU {_f(o.roi_iou)}), but its refined box "
+        return (f"{o.name} scores {_f(o.class_prob)} on {_roi(o)} (IoU {_f(o.roi_iou)}), but its refined box "
                 f"reaches only IoU {_f(o.best_refined_iou)}")
     if v == "box_suppressed":
         fin = (f"detection {o.det_suppressor_final}" if o.det_suppressor_final is not None

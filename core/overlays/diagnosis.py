@@ -13,7 +13,7 @@ import numpy as np
 from core.analysis.verdicts import VERDICT_COLOURS, explain
 from core.errors import LensError
 from core.overlays.layers import Boxes, StageLayers, Text, colour_array, rgba
-from core.tracing.types import anchor_boxes
+from core.tracing.types import STATUS_WORDS, anchor_boxes
 
 DEFAULTS = {"object": None, "anchors": True, "rois": True, "opacity": 1.0}
 MAX_ROIS = 30
@@ -77,22 +77,28 @@ def layers(tr, s: dict | None = None) -> StageLayers:
                           labels=[f"best anchor IoU {o.best_anchor_iou:.2f}"]))
     if o.decoded_anchor >= 0 and o.cut == "pre_nms_top_n":
         out.append(_boxes("diagnosis.decoded_anchor", _anchors(tr, [o.decoded_anchor]), ANCHOR, op,
-                          dashed=True, labels=[f"anchor ranked {o.decoded_rank}"]))
+                          dashed=True, labels=[f"anchor {o.decoded_anchor}: ranked {o.decoded_rank} on level "
+                                               f"{o.decoded_level}"]))
     if s["rois"] and o.rois:
         rois = list(o.rois[:MAX_ROIS])
         out.append(_boxes("diagnosis.rois", tr.box_head.rois_image[rois], ROI, op, width=1.0, alpha=140))
+    if o.roi >= 0:  # the RoI its verdict rests on, numbered as the sentence numbers it
+        out.append(_boxes("diagnosis.roi", tr.box_head.rois_image[o.roi], ROI, op, width=1.5,
+                          labels=[f"RoI {o.roi} (proposal {o.roi_proposal})"]))
     P = tr.proposals
     if o.candidate >= 0:
         out.append(_boxes("diagnosis.candidate", P.boxes_image[o.candidate], CANDIDATE, op,
                           dashed=o.candidate_status != "kept",
-                          labels=[f"proposal {o.candidate}: {o.candidate_status}, obj {o.candidate_score:.2f}"]))
+                          labels=[f"proposal {o.candidate}: {STATUS_WORDS[o.candidate_status]}, "
+                                  f"obj {o.candidate_score:.2f}"]))
     if o.suppressor >= 0:
         out.append(_boxes("diagnosis.suppressor", P.boxes_image[o.suppressor], SUPPRESSOR, op,
-                          labels=[f"suppressor {o.suppressor}: IoU {o.suppress_iou:.2f}"]))
+                          labels=[f"proposal {o.suppressor} suppressed it: IoU {o.suppress_iou:.2f}"]))
     D = tr.detections
     if o.det_candidate >= 0 and o.detection is None:
         out.append(_boxes("diagnosis.box_candidate", D.boxes_image[o.det_candidate], CANDIDATE, op, dashed=True,
-                          labels=[f"{o.name} {o.det_candidate_score:.2f}: {o.det_candidate_status}"]))
+                          labels=[f"box {o.det_candidate}: {o.name} {o.det_candidate_score:.2f}, "
+                                  f"{STATUS_WORDS[o.det_candidate_status]}"]))
     if o.det_suppressor >= 0:
         out.append(_boxes("diagnosis.box_suppressor", D.boxes_image[o.det_suppressor], SUPPRESSOR, op,
                           labels=[f"suppressor: IoU {o.det_suppress_iou:.2f}"]))

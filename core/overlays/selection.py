@@ -11,7 +11,7 @@ import numpy as np
 
 from core.colormaps import class_colour
 from core.overlays.layers import Boxes, Lines, StageLayers
-from core.tracing.types import STATUS_NAMES, SUPPRESSED
+from core.tracing.types import STATUS_NAMES, STATUS_WORDS, SUPPRESSED
 
 KINDS = ("detection", "candidate", "proposal", "roi")
 HIGHLIGHT = (255, 255, 255)
@@ -113,7 +113,7 @@ def layers(tr, sel: Selection) -> StageLayers:
         i = sel.index
         lab = int(d.label[i])
         add(d.boxes_image[i], class_colour(lab), f"{tr.class_name(lab)} {d.scores[i]:.2f} "
-                                                 f"({STATUS_NAMES[int(d.status[i])].replace('_', ' ')})", dash=True)
+                                                 f"({STATUS_WORDS[STATUS_NAMES[int(d.status[i])]]})", dash=True)
         path.append(_centre(d.boxes_image[i]))
         if int(d.status[i]) == SUPPRESSED and d.suppressed_by[i] >= 0:
             k = int(d.suppressed_by[i])
@@ -152,7 +152,7 @@ def describe(tr, sel: Selection) -> str:
     if sel.kind == "candidate":
         i = sel.index
         text = (f"box {i} before NMS: {tr.class_name(int(d.label[i]))} {d.scores[i]:.3f}, "
-                f"{STATUS_NAMES[int(d.status[i])].replace('_', ' ')}")
+                f"{STATUS_WORDS[STATUS_NAMES[int(d.status[i])]]}")
         if int(d.status[i]) == SUPPRESSED and d.suppressed_by[i] >= 0:
             k = int(d.suppressed_by[i])
             j = np.nonzero(d.keep == k)[0]
@@ -161,7 +161,7 @@ def describe(tr, sel: Selection) -> str:
         return f"{text}; from {where}"
     if sel.kind == "roi":
         return f"RoI {sel.index}: from {where}"
-    text = f"proposal {pi}: objectness {p.scores[pi]:.3f}, {STATUS_NAMES[int(p.status[pi])].replace('_', ' ')}"
+    text = f"proposal {pi}: objectness {p.scores[pi]:.3f}, {STATUS_WORDS[STATUS_NAMES[int(p.status[pi])]]}"
     if int(p.status[pi]) == SUPPRESSED and p.suppressed_by[pi] >= 0:
         k = int(p.suppressed_by[pi])
         text += f" by proposal {k} ({p.scores[k]:.3f}) at IoU {p.suppress_iou[pi]:.2f}"

@@ -20,6 +20,9 @@ EXTRA_STAGES = ("masks", "keypoints")
 # status codes of a box before NMS
 KEPT, SUPPRESSED, OVER_TOP_N, LOW_SCORE, SMALL = 0, 1, 2, 3, 4
 STATUS_NAMES = ("kept", "suppressed", "over_top_n", "low_score", "small")
+# what the app and the sentences say for each status (the code names stay the keys in files)
+STATUS_WORDS = {"kept": "kept", "suppressed": "suppressed by NMS", "over_top_n": "past the top-n",
+                "low_score": "under the score threshold", "small": "too small"}
 
 
 @dataclass(frozen=True, eq=False)

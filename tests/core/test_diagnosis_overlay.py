@@ -115,3 +115,32 @@ def test_diagnosis_and_its_layers_need_no_torch(demo, tmp_path):
 
 def mod_attach(tr, truth):
     return attach(tr, truth, anchor_evidence(tr, truth))
+
+
+def test_the_sentence_and_the_picture_use_one_numbering_and_the_same_words(demo):
+    """Every proposal, RoI and anchor the why-missed sentence names is labelled with that number on
+    the object's path, and no internal status name (over_top_n, low_score) reaches either."""
+    import re
+
+    from core.overlays.layers import Boxes
+    from core.overlays.paths import object_path
+
+    path, truth = shipped()[0]
+    tr0 = core.trace(demo, str(path))
+    ev = anchor_evidence(tr0, truth)
+    seen = set()
+    for params in ({"rpn_pre_nms_top_n_test": 1}, {"rpn_post_nms_top_n_test": 1}, {"box_score_thresh": 1.0},
+                   {"rpn_nms_thresh": 0.0}, {"box_nms_thresh": 0.0}):
+        tr = attach(core.retrace(tr0, **params), truth, ev)
+        for o in tr.diagnosis.objects:
+            if o.verdict in (None, "detected"):
+                continue
+            sentence = tr.diagnosis.explain(o.index)
+            labels = " | ".join(t for lay in object_path(tr, o.index).layers if isinstance(lay, Boxes)
+                                for t in (lay.labels or []) if t)
+            for what, number in re.findall(r"\b(proposal|RoI|anchor) (\d+)", sentence):
+                assert f"{what} {number}" in labels, (o.verdict, sentence, labels)
+                seen.add(what)
+            internal = re.compile(r"\b(over_top_n|low_score|over top n)\b")  # statuses (verdict codes may stay)
+            assert not internal.search(sentence) and not internal.search(labels), (sentence, labels)
+    assert seen == {"proposal", "RoI", "anchor"}
