@@ -32,13 +32,13 @@ MAX_POINTS = 1000
 LOW_IS_WIDE = ("rpn_score_thresh", "box_score_thresh")
 
 
-def _name(raw: str) -> str:
+def _name(raw: str, where: str) -> str:
     name = raw.strip().lstrip("-").replace("-", "_")
     if name in PARAMS:
         return name
     if name + "_test" in PARAMS:  # --rpn-pre-nms-top-n
         return name + "_test"
-    raise LensError(f"--sweep {raw}", f"not a test-time threshold; sweep one of {', '.join(PARAMS)}")
+    raise LensError(where, f"not a test-time threshold; sweep one of {', '.join(PARAMS)}")
 
 
 def _values(spec: str, name: str, where: str) -> list:
@@ -82,7 +82,7 @@ def parse(specs) -> dict[str, list]:
         if "=" not in spec:
             raise LensError(where, "write NAME=VALUES, e.g. box_score_thresh=0.05:0.95:0.05")
         raw, vals = spec.split("=", 1)
-        name = _name(raw)
+        name = _name(raw, where)
         if name in out:
             raise LensError(where, f"{name} is swept twice")
         out[name] = _values(vals, name, where)

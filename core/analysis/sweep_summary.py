@@ -87,7 +87,8 @@ def pr_curves(records: list[dict]) -> dict[str, dict]:
 def class_thresholds(curves: dict, floor: float) -> dict:
     """Per class the box score threshold of the best F1 over the detections of one pass at the
     lowest threshold ``floor``: keep scores > ``thresh`` (a threshold can only fall between two
-    different scores, so F1 is read at the end of each run of equal scores)."""
+    different scores, so F1 is read at the end of each run of equal scores; ``thresh`` is halfway
+    to the next lower score)."""
     out = {}
     for name, c in curves.items():
         s = c["scores"]
@@ -99,8 +100,9 @@ def class_thresholds(curves: dict, floor: float) -> dict:
         f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
         j = int(np.argmax(f1))
         e = int(ends[j])
-        thresh = float(s[e + 1]) if e + 1 < s.size else float(floor)
-        out[name] = {"thresh": round(thresh, 5), "lowest_kept_score": round(float(s[e]), 5),
+        # halfway to the next lower score: the scores are rounded to 5 digits, the model's are not
+        thresh = round((float(s[e]) + float(s[e + 1])) / 2, 6) if e + 1 < s.size else float(floor)
+        out[name] = {"thresh": thresh, "lowest_kept_score": round(float(s[e]), 5),
                      "f1": round(float(f1[j]), 5), "precision": round(float(p[j]), 5),
                      "recall": round(float(r[j]), 5), "detections": e + 1, "objects": int(c["objects"])}
     return out
