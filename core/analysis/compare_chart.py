@@ -1,6 +1,7 @@
-"""``compare.png`` (matplotlib, Agg): the verdict transition matrix of the last consecutive pair of
-runs as a heatmap with counts, the per-class AP@0.5 differences of that pair with their bootstrap
-intervals (mAP first), and for three or more runs a timeline: verdict counts and mAP per run."""
+"""``compare.png`` (matplotlib, Agg): the verdict transition matrix of a consecutive pair of runs
+(the one where most objects changed verdict) as a heatmap with counts, the per-class AP@0.5
+differences of that pair with their bootstrap intervals (mAP first), and for three or more runs a
+timeline: objects lost per stage and mAP per run."""
 
 from __future__ import annotations
 
@@ -74,24 +75,36 @@ def _timeline(ax, cmp: dict) -> None:
     runs = cmp["runs"]
     x = np.arange(len(runs))
     bottom = np.zeros(len(runs))
-    for v in VERDICTS:
+    for v in VERDICTS[1:]:
         n = np.array([r["verdicts"].get(v, 0) for r in runs], np.float64)
         if n.any():
             ax.bar(x, n, bottom=bottom, color=tuple(c / 255 for c in VERDICT_COLOURS[v]), label=v.replace("_", " "),
-                   width=0.6)
+                   width=0.5)
+            for xx, b, nn in zip(x, bottom, n):
+                if nn:
+                    ax.text(xx, b + nn / 2, str(int(nn)), ha="center", va="center", fontsize=8, color="white")
             bottom += n
-    ax.set_xticks(x, [r["label"] for r in runs])
-    ax.set_ylabel("objects by verdict (stacked bars)")
+    ax.set_xticks(x, [f"{r['label']}  ({r['verdicts'].get('detected', 0)} detected)" for r in runs])
+    ax.set_ylabel("objects lost, by the stage that lost them (bars)")
+    ax.set_ylim(0, max(bottom.max(), 1) * 1.25)
     ax.set_xlabel("run, in the order given")
     twin = ax.twinx()
     twin.plot(x, [np.nan if r["map50"] is None else r["map50"] for r in runs], "k-o", lw=2, label="mAP@0.5")
     twin.plot(x, [np.nan if r["map"] is None else r["map"] for r in runs], "k--s", lw=1.4, label="mAP@[.5:.95]")
-    twin.set_ylim(0, 1.05)
-    twin.set_ylabel("mAP (lines)")
-    ax.set_title("Timeline: verdict counts and mAP per run", loc="left", fontsize=10)
+    twin.set_ylabel("mAP (black lines)")
+    twin.margins(y=0.3)
+    ax.set_title("Timeline: objects lost per stage and mAP per run", loc="left", fontsize=10)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left", bbox_to_anchor=(1.08, 1.0), frameon=False)
+
+
+def shown_pair(cmp: dict) -> str:
+    """The consecutive pair the heatmap and the AP differences show: the one where most objects
+    changed verdict (the first such), e.g. "A->B"."""
+    pairs = list(cmp["transitions"])
+    moved = [sum(n for a, row in cmp["transitions"][p].items() for b, n in row.items() if a != b) for p in pairs]
+    return pairs[int(np.argmax(moved))]
 
 
 def draw(cmp: dict) -> bytes:
@@ -100,7 +113,7 @@ def draw(cmp: dict) -> bytes:
     from matplotlib.figure import Figure
 
     runs = cmp["runs"]
-    pair = list(cmp["transitions"])[-1]
+    pair = shown_pair(cmp)
     timeline = len(runs) >= 3
     n_rows = 2 + len(cmp["per_class"])
     fig = Figure(figsize=(15, 5.8 + 0.12 * n_rows + (4.2 if timeline else 0)), dpi=100, layout="constrained")
