@@ -13,12 +13,21 @@ from collections import Counter
 from pathlib import Path
 
 from core.analysis import bootstrap
-from core.analysis.files import RESULTS, SETTINGS, SUMMARY, SWEEP, SWEEP_RESULTS, read_lines, visible_parts
+from core.analysis.files import (
+    COMPARE,
+    COMPARE_CHART,
+    RESULTS,
+    SETTINGS,
+    SUMMARY,
+    SWEEP,
+    SWEEP_RESULTS,
+    read_lines,
+    visible_parts,
+)
 from core.analysis.verdicts import VERDICTS
 from core.errors import LensError
 
-COMPARE = "compare.json"
-COMPARE_CHART = "compare.png"
+__all__ = ["COMPARE", "COMPARE_CHART", "compare", "read_run"]
 
 
 def label(k: int) -> str:
@@ -155,7 +164,7 @@ def compare(folders, resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap
     classes = sorted({o["name"] for o in objs})
     label_of = [{n: i for i, n in enumerate(r["settings"].get("class_names") or names)} for r in runs]
     out_runs = []
-    for k, (run, (m50, m, _)) in enumerate(zip(runs, point)):
+    for k, run in enumerate(runs):
         s = run["settings"]
         out_runs.append({"label": label(k), "folder": str(run["folder"]), "model": s.get("model"),
                          "weights": s.get("weights"), "params": s.get("params"),

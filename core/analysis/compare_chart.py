@@ -22,8 +22,13 @@ def run_line(r: dict, first: dict) -> str:
 
 def _heatmap(ax, table: dict, pair: str) -> None:
     used = [v for v in VERDICTS if v in table or any(v in row for row in table.values())]
-    m = np.array([[table.get(a, {}).get(b, 0) for b in used] for a in used], np.float64)
+    m = np.array([[table.get(a, {}).get(b, 0) for b in used] for a in used], np.float64).reshape(len(used), len(used))
     a, b = pair.split("->")
+    if not m.size:
+        ax.text(0.5, 0.5, f"no object has a verdict in both {a} and {b}\n(models without the truth's classes?)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
     ax.imshow(np.log1p(m), cmap="Blues", vmin=0, vmax=max(np.log1p(m.max()), 1e-9) * 1.15, aspect="auto")
     for i in range(len(used)):
         for j in range(len(used)):
@@ -50,7 +55,7 @@ def _deltas(ax, cmp: dict, pair: str) -> None:
     rows = [("mAP@0.5 (all classes)", d["map50"]), ("mAP@[.5:.95] (all classes)", d["map"])]
     rows += [(f"AP@0.5 {n}", c["ap50_diff"][pair]) for n, c in cmp["per_class"].items()]
     y = np.arange(len(rows))[::-1]
-    for yy, (name, v) in zip(y, rows):
+    for yy, (_name, v) in zip(y, rows):
         if v["diff"] is None:
             ax.text(0, yy, "n/a", ha="center", va="center", fontsize=8, color="grey")
             continue

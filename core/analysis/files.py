@@ -18,6 +18,8 @@ DETECTIONS = "detections_coco.json"  # the final detections in COCO's results fo
 SWEEP_RESULTS = "sweep.jsonl"  # analyze --sweep: per image, every grid point's verdicts and detections
 SWEEP = "sweep.json"
 SWEEP_CHART = "sweep.png"
+COMPARE = "compare.json"  # rcnn-lens compare -o OUT
+COMPARE_CHART = "compare.png"
 # settings that must agree for a rerun to resume (the device may change)
 RESUME_KEYS = ("model", "weights", "params", "annotations", "class_names", "sweep")
 

@@ -30,7 +30,7 @@ def crowded(tmp_path_factory):
     for a in anns:
         by_image.setdefault(a["image_id"], []).append(a)
     next_id = max(a["id"] for a in anns) + 1
-    for k, (img, objs) in enumerate(sorted(by_image.items())):
+    for k, (_img, objs) in enumerate(sorted(by_image.items())):
         a = objs[0]
         if k % 3 == 0:
             a["iscrowd"] = 1  # the object becomes a crowd region: detections on it are ignored, not matched
