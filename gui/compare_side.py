@@ -136,4 +136,6 @@ class CompareSide(QObject):
         verdicts = ", ".join(f"{run['label']} {v or 'none'}" for run, v in zip(c.runs, r["verdicts"]))
         text = (f"Showing {c.runs[self.run]['note']}. Object {r['truth']} ({r['name']}) of {Path(r['image']).name}: "
                 f"{verdicts}. Press B for run {nxt}.")
+        if legend.order[:1] != [LEGEND_ROW]:  # the first line of the legend
+            legend.set_order([LEGEND_ROW, *(st for st in legend.order if st != LEGEND_ROW)])
         legend.set_stage(LEGEND_ROW, None, True, note=text)

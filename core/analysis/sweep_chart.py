@@ -51,15 +51,14 @@ def _pr(ax, summary: dict, curves: dict) -> None:
         if not c["scores"].size:
             continue
         col = f"C{k % 10}"
-        ax.plot(c["recall"], c["precision"], color=col, lw=1.6, label=f"{name} (n={c['objects']})")
         best = ct["classes"].get(name)
+        label = f"{name} (n={c['objects']})"
+        if best:
+            label += f": best F1 {best['f1']:.2f} at score > {best['thresh']:.2f}"
+        ax.plot(c["recall"], c["precision"], color=col, lw=1.6, label=label)
         if best:
             ax.plot([best["recall"]], [best["precision"]], marker="*", ms=14, color=col, mec="black", mew=0.8)
-            ax.annotate(f"{name}: score > {best['thresh']:.2f}, F1 {best['f1']:.2f}",
-                        (best["recall"], best["precision"]), textcoords="offset points",
-                        xytext=(-8, -14 - 12 * k), ha="right", fontsize=7.5, color=col,
-                        arrowprops={"arrowstyle": "-", "color": col, "lw": 0.6})
-    ax.plot([], [], marker="*", ms=10, color="white", mec="black", ls="none", label="F1-best score threshold")
+    ax.plot([], [], marker="*", ms=10, color="white", mec="black", ls="none", label="each class's F1-best point")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("recall (share of the class's objects detected)")

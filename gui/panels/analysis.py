@@ -57,6 +57,7 @@ class AnalysisPanel(QWidget):
         self.analysis, self.comparison = analysis, None
         self.table.clear()
         self.table.setHeaderLabels(list(COLUMNS))
+        self.table.setColumnWidth(0, 130)
         self.paths = []
         if analysis is None:
             self.head.setText(EMPTY)
@@ -90,6 +91,7 @@ class AnalysisPanel(QWidget):
         self.paths = []
         labels = [r["label"] for r in cmp.runs]
         self.table.setHeaderLabels(["image", "object", " -> ".join(labels)])
+        self.table.setColumnWidth(0, 100)  # room for the verdicts
         self.head.setText(f"{cmp.folder.name}: {cmp.headline()}. Press B to flip between the runs.")
         self.head.setToolTip("\n".join([str(cmp.folder), *(r["note"] for r in cmp.runs)]))
         for r in cmp.rows:
