@@ -43,6 +43,8 @@ def run(args) -> int:
     from core.analysis.files import RESULTS
     from core.atomic import write_bytes, write_text
 
+    if args.resamples < 1 or args.seed < 0:
+        raise LensError("--resamples" if args.resamples < 1 else "--seed", "must be >= 1 (resamples), >= 0 (seed)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise LensError(out, "exists and is not a folder")

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTr
 from core.analysis.verdicts import VERDICT_COLOURS
 
 COLUMNS = ("image", "missed", "objects", "lost at")
-EMPTY = "No analysis open. Run `rcnn-lens analyze IMAGES -o OUT`, then File > Open analysis folder… (or `rcnn-lens OUT`)."
+EMPTY = ("No analysis open. Run `rcnn-lens analyze IMAGES -o OUT` (or `rcnn-lens compare OUT_A OUT_B -o CMP`), then "
+         "File > Open analysis folder… (or `rcnn-lens OUT`).")
 
 
 class AnalysisPanel(QWidget):
