@@ -50,17 +50,20 @@ def run(args) -> int:
         raise LensError(out, "exists and is not a folder")
     if (out / RESULTS).exists():
         raise LensError(out, "holds an analysis; write the comparison to another folder")
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
+    bars: list = []  # made at the first draw: a refused input prints its one line only
 
-        bar = tqdm(total=args.resamples, desc="bootstrap", unit="draw", file=sys.stderr, dynamic_ncols=True,
-                   leave=False)
+    def progress() -> None:
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=args.resamples, desc="bootstrap", unit="draw", file=sys.stderr,
+                             dynamic_ncols=True, leave=False))
+        bars[0].update(1)
+
     try:
-        cmp = compare(args.runs, resamples=args.resamples, seed=args.seed,
-                      progress=None if bar is None else lambda: bar.update(1))
+        cmp = compare(args.runs, resamples=args.resamples, seed=args.seed, progress=None if args.quiet else progress)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     png = draw(cmp)
     out.mkdir(parents=True, exist_ok=True)

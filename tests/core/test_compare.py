@@ -84,7 +84,7 @@ def test_the_cli_writes_json_chart_and_table(runs, tmp_path):
 
 
 def _refused(args, out, start):
-    r = cli("compare", *map(str, args), "-o", str(out), "--quiet")
+    r = cli("compare", *map(str, args), "-o", str(out))  # not --quiet: no progress bar before the line
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"rcnn-lens: {start}"), r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
