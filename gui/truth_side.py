@@ -33,11 +33,11 @@ def startup(images, model, weights):
     """``rcnn-lens OUT`` where OUT holds analysis.jsonl: the analysis opens (and, unless --model
     says otherwise, the model it was made with). -> (images, model, weights, analysis folder)."""
     images = [str(p) for p in images]
-    if len(images) == 1 and browse.is_analysis(images[0]):
+    if len(images) == 1 and browse.is_browsable(images[0]):
         folder = images[0]
         if model is None:
             try:
-                s = browse.settings(folder)
+                s = browse.settings(folder) if browse.is_analysis(folder) else browse.open_compare(folder).runs[0]
             except LensError:
                 s = {}  # said when the window opens it
             if s.get("model"):
@@ -101,6 +101,9 @@ class TruthSide(QObject):
                               and page.show_training(s.trace, gt.object))
         self.browser.chosen.connect(self.open_from_analysis)
         self.browser.open_folder.connect(self.analysis_dialog)
+        from .compare_side import CompareSide
+
+        self.compare = CompareSide(win, self)  # compare folders: the same dock, B flips between runs
 
     def _menus(self) -> None:
         win = self.win
@@ -218,7 +221,7 @@ class TruthSide(QObject):
     def dropped(self, paths: list[str]) -> bool:
         """An annotation file or an analysis folder dropped on the window (True: taken)."""
         p = Path(paths[0])
-        if p.is_dir() and browse.is_analysis(p):
+        if p.is_dir() and browse.is_browsable(p):
             self.open_analysis(str(p))
             return True
         if p.is_file() and p.suffix.lower() in (".json", ".xml", ".txt", ".yaml", ".yml"):
@@ -243,7 +246,7 @@ class TruthSide(QObject):
     # ------------------------------------------------------------------ analysis folders
     def analysis_dialog(self) -> None:
         p = self.win.persist
-        folder = QFileDialog.getExistingDirectory(self.win, "Open an analysis folder (rcnn-lens analyze -o OUT)",
+        folder = QFileDialog.getExistingDirectory(self.win, "Open an analysis or compare folder (rcnn-lens analyze|compare -o OUT)",
                                                   p.last_dir("analysis") or p.last_dir("open"))
         if folder:
             p.set_last_dir("analysis", str(Path(folder).parent))
@@ -260,7 +263,10 @@ class TruthSide(QObject):
     def open_analysis(self, folder: str, model: bool = True) -> None:
         """Open an analysis folder: its images in the Analysis dock, the model, thresholds and
         annotations it used, and the image with the most missed objects. The folder is read off
-        the GUI thread (a dataset's results can be tens of MB)."""
+        the GUI thread (a dataset's results can be tens of MB). A compare folder: gui.compare_side."""
+        if browse.is_compare(folder):
+            self.compare.open(folder, model)
+            return
         self.reading += 1
         self.win.say(f"reading the analysis {Path(folder).name}…")
 
@@ -279,7 +285,8 @@ class TruthSide(QObject):
         if a is None:
             self.win.show_error(error)
             return
-        self.analysis = a
+        self.analysis, self.compare.comparison = a, None
+        self.compare.note()
         self.browser.show_analysis(a)
         dock = self.win.docks["analysis"]
         dock.setVisible(True)

@@ -165,6 +165,11 @@ def main() -> int:
 
         for r in bench_analyze():
             record(*r)
+    if "sweep" in only or "analyze" in only:  # tests/bench_analyze.py
+        from tests.bench_analyze import bench_sweep
+
+        for r in bench_sweep():
+            record(*r)
     (out / "bench.json").write_text(json.dumps(RESULTS, indent=2))
     return 0 if all(r["ok"] for r in RESULTS) else 1
 

@@ -96,3 +96,41 @@ def bench_analyze(n_images: int = N_IMAGES, repeats: int = REPEATS) -> list[tupl
 if __name__ == "__main__":
     for row in bench_analyze():
         print(row)
+
+
+SWEEP_20 = {"box_score_thresh": [round(0.05 * k, 2) for k in range(1, 21)]}  # 0.05 ... 1.0: 20 points
+SWEEP_RPN = {"rpn_post_nms_top_n_test": [20, 50, 100, 200, 300]}
+
+
+def bench_sweep(n_images: int = N_IMAGES, repeats: int = 3) -> list[tuple]:
+    """``analyze --sweep`` (20 box score thresholds) against one plain ``analyze`` pass over the same
+    folder, whole passes (start-up, images, summary and charts), back to back, alternating which goes
+    first; target: <= 2x. An RPN sweep (5 post-NMS top-n: RoIAlign and the box head rerun per
+    setting) is reported beside it."""
+    import torch
+
+    from core.analysis.analyze import analyze
+    from core.demo.dataset import write_dataset
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "scenes"
+        write_dataset(data, n=n_images)
+        analyze([data], Path(tmp) / "warm", progress=False)
+        plain, swept, rpn, ratios = [], [], [], []
+        for r in range(repeats):
+            runs = [("plain", None), ("sweep", SWEEP_20)]
+            for name, sweep in (runs if r % 2 == 0 else runs[::-1]):
+                res = analyze([data], Path(tmp) / f"{name}{r}", progress=False, sweep=sweep)
+                assert res.exit_code == 0 and res.analyzed == n_images
+                (plain if sweep is None else swept).append(res.total_s)
+            ratios.append(swept[-1] / plain[-1])
+            rpn.append(analyze([data], Path(tmp) / f"rpn{r}", progress=False, sweep=SWEEP_RPN).total_s)
+    best = min(swept) / min(plain)
+    return [
+        (f"analyze --sweep 20 box score thresholds / plain analyze, whole pass, demo, {n_images} scenes", best,
+         "<= 2.0", best <= 2.0, f"best {min(swept):.2f} s vs {min(plain):.2f} s; paired ratios "
+                                f"{', '.join(f'{x:.2f}' for x in ratios)}"),
+        (f"analyze --sweep 5 RPN post-NMS top-n / plain analyze, whole pass, demo, {n_images} scenes",
+         min(rpn) / min(plain), "reported", True, f"best {min(rpn):.2f} s; box head rerun per RPN setting"),
+    ]

@@ -25,9 +25,13 @@ from pathlib import Path
 
 from core.analysis.files import (
     CHART,
+    DETECTIONS,
     RESULTS,
     SETTINGS,
     SUMMARY,
+    SWEEP,
+    SWEEP_CHART,
+    SWEEP_RESULTS,
     check_settings,
     part_file,
     read_lines,
@@ -143,10 +147,12 @@ class Result:
 
 def analyze(inputs, out, annotations=None, model: str | None = None, weights: str | None = None,
             device: str | None = "cpu", params: dict | None = None, workers: int | None = None,
-            progress: bool = True, ranks: Ranks | None = None) -> Result:
+            progress: bool = True, ranks: Ranks | None = None, sweep: dict | None = None) -> Result:
     """The dataset pass (see the module's doc). Raises LensError for a fatal problem (no images,
-    a bad --annotations file, a model that does not load, OUT holding another analysis).
-    ``workers``: DataLoader workers reading images; None: ``default_workers``."""
+    a bad --annotations file, a model that does not load, OUT holding another analysis), before
+    anything is written. ``workers``: DataLoader workers reading images; None: ``default_workers``.
+    ``sweep``: {threshold: values} (core.analysis.sweep.parse): sweep.jsonl, sweep.json and sweep.png
+    instead of the analysis of one setting."""
     t0 = time.perf_counter()
     import torch
     from torch.utils.data import DataLoader
@@ -164,10 +170,12 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LensError(out, "exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     paths = list_images(inputs)
+    if not any(Path(p).exists() for p in paths):  # nothing to analyze: write nothing
+        raise LensError(paths[0] if len(paths) == 1 else ", ".join(paths[:3]), "no such file or folder")
     ann = open_annotations(annotations) if annotations is not None else None
     loaded = load_model(model, weights=weights, device=ranks.device(device))
+    out.mkdir(parents=True, exist_ok=True)
     gen = loaded.module.rpn.anchor_generator
     settings = {
         "model": loaded.name, "weights": loaded.weights, "params": {**model_params(loaded.module), **params},
@@ -176,15 +184,23 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
         "anchor_sizes": sorted({float(s) for level in gen.sizes for s in level}),
         "aspect_ratios": sorted({float(r) for level in gen.aspect_ratios for r in level}),
     }
+    results = RESULTS
+    if sweep:
+        from core.analysis import sweep as sweeping
+
+        settings["sweep"] = {k: list(v) for k, v in sweep.items()}
+        points = sweeping.grid(sweep, settings["params"])
+        wide = sweeping.widest(sweep, settings["params"])
+        results = SWEEP_RESULTS
     if ranks.rank == 0:
         check_settings(out, settings)
         write_text(out / SETTINGS, json.dumps(settings, indent=1) + "\n")
     ranks.barrier()
 
     # resume: what every rank can see already done
-    mine_file = part_file(out, ranks.rank, ranks.world)
-    done_here = read_lines(out / RESULTS, cut_torn=ranks.rank == 0 or mine_file.name == RESULTS)
-    for p in visible_parts(out):
+    mine_file = part_file(out, ranks.rank, ranks.world, results)
+    done_here = read_lines(out / results, cut_torn=ranks.rank == 0 or mine_file.name == results)
+    for p in visible_parts(out, results):
         done_here.update(read_lines(p, cut_torn=p == mine_file))
     done = set().union(*ranks.all_gather(sorted(done_here)))
     todo = [p for p in paths if p not in done]
@@ -198,7 +214,8 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
     res.workers = workers = workers if mine else 0
     loader = DataLoader(data, batch_size=1, shuffle=False, num_workers=workers, collate_fn=_first,
                         persistent_workers=False, prefetch_factor=4 if workers else None)
-    bar = tqdm(total=len(mine), desc="analyze" if ranks.world == 1 else f"analyze rank 0/{ranks.world}",
+    what = "sweep" if sweep else "analyze"
+    bar = tqdm(total=len(mine), desc=what if ranks.world == 1 else f"{what} rank 0/{ranks.world}",
                unit="img", file=sys.stderr, disable=not progress or ranks.rank != 0, dynamic_ncols=True)
     first = None
     interrupted = False
@@ -210,13 +227,17 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
                 key = mine[k]
                 if err is None:
                     try:
-                        tr = trace(loaded, img.numpy(), **params)
-                        with torch.inference_mode():
-                            dg = diagnose(tr, truth, anchor_evidence(tr, truth))
+                        if sweep:
+                            line = sweeping.image_line(loaded, img.numpy(), truth, key, points, wide)
+                        else:
+                            tr = trace(loaded, img.numpy(), **params)
+                            with torch.inference_mode():
+                                dg = diagnose(tr, truth, anchor_evidence(tr, truth))
+                            line = record(key, tr, dg)
                     except LensError as e:
                         err = f"{key}: {e.problem}"
                     else:
-                        f.write(json.dumps(record(key, tr, dg)) + "\n")  # one whole line per image
+                        f.write(json.dumps(line) + "\n")  # one whole line per image
                         f.flush()
                         res.analyzed += 1
                 if err is not None:
@@ -239,8 +260,8 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
     own = read_lines(mine_file) if ranks.world > 1 else {}
     gathered = ranks.gather((own, res.unreadable, res.analyzed + len(res.unreadable)))
     if ranks.rank == 0:
-        lines = read_lines(out / RESULTS)
-        for p in visible_parts(out):
+        lines = read_lines(out / results)
+        for p in visible_parts(out, results):
             lines.update(read_lines(p))
         unreadable = []
         for their_lines, their_bad, _ in gathered:
@@ -251,24 +272,16 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
                   file=sys.stderr)
         order = {p: i for i, p in enumerate(paths)}
         kept = sorted((p for p in lines if p in order), key=order.get)
-        write_text(out / RESULTS, "".join(lines[p] + "\n" for p in kept))
-        for p in visible_parts(out):
+        write_text(out / results, "".join(lines[p] + "\n" for p in kept))
+        for p in visible_parts(out, results):
             p.unlink(missing_ok=True)
         unreadable.sort(key=lambda u: order.get(u["image"], len(order)))
         res.unreadable = unreadable
         records = [json.loads(lines[p]) for p in kept]
-        from core.analysis.chart import draw
-        from core.analysis.summary import summarize
-
-        for stale in (out / SUMMARY, out / CHART):  # an earlier run's: a summary and its chart come together
-            stale.unlink(missing_ok=True)
-        summary = summarize(records, settings, unreadable)
-        png = draw(records, summary)  # the slow part before either file: Ctrl+C here leaves neither
-        write_bytes(out / CHART, png)
-        write_text(out / SUMMARY, json.dumps(summary, indent=1) + "\n")  # last: the folder is complete
-        res.summary = summary
-        for line in _missing_lines(summary):
-            print(f"rcnn-lens: {line}", file=sys.stderr)
+        if sweep:
+            res.summary = _write_sweep(out, records, settings, points, unreadable)
+        else:
+            res.summary = _write_analysis(out, records, settings, unreadable, ann)
     ranks.barrier()
     if ranks.rank != 0:
         mine_file.unlink(missing_ok=True)
@@ -276,6 +289,33 @@ def analyze(inputs, out, annotations=None, model: str | None = None, weights: st
     res.exit_code = 1 if sum(bad) else 0
     res.total_s = time.perf_counter() - t0
     return res
+
+
+def _write_analysis(out: Path, records, settings, unreadable, ann) -> dict:
+    from core.analysis.chart import draw
+    from core.analysis.coco_results import coco_results
+    from core.analysis.summary import summarize
+
+    for stale in (out / SUMMARY, out / CHART):  # an earlier run's: a summary and its chart come together
+        stale.unlink(missing_ok=True)
+    summary = summarize(records, settings, unreadable)
+    png = draw(records, summary)  # the slow part before either file: Ctrl+C here leaves neither
+    write_text(out / DETECTIONS, json.dumps(coco_results(records, ann)) + "\n")
+    write_bytes(out / CHART, png)
+    write_text(out / SUMMARY, json.dumps(summary, indent=1) + "\n")  # last: the folder is complete
+    for line in _missing_lines(summary):
+        print(f"rcnn-lens: {line}", file=sys.stderr)
+    return summary
+
+
+def _write_sweep(out: Path, lines, settings, points, unreadable) -> dict:
+    from core.analysis.sweep_chart import draw
+    from core.analysis.sweep_summary import summarize
+
+    summary, curves = summarize(lines, settings, points, unreadable)
+    write_text(out / SWEEP, json.dumps(summary, indent=1) + "\n")
+    write_bytes(out / SWEEP_CHART, draw(summary, curves))
+    return summary
 
 
 def _missing_lines(summary: dict) -> list[str]:

@@ -2,7 +2,8 @@
 with the most missed objects first (core.analysis.files.read_analysis), each image's path found again
 (analyze records them as it was given them, often relative to where it ran), the annotations,
 model and thresholds it recorded (so a click shows the image with the same truth and verdicts),
-and its summary line."""
+and its summary line. A compare folder (the OUT of ``rcnn-lens compare``) likewise: its runs and its
+objects, the changed first (``open_compare``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.analysis.files import RESULTS, SETTINGS, SUMMARY, read_analysis
+from core.analysis.files import COMPARE, RESULTS, SETTINGS, SUMMARY, read_analysis
 from core.errors import LensError
 
 
@@ -94,3 +95,69 @@ def _json(path: Path, default):
         return default
     except (OSError, ValueError) as err:
         raise LensError(path, f"cannot read ({type(err).__name__}: {err})") from None
+
+
+# ---------------------------------------------------------------- compare folders (rcnn-lens compare -o)
+
+def is_compare(path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / COMPARE).is_file()
+
+
+def is_browsable(path) -> bool:
+    """An analysis or a compare folder: what the app opens in its Analysis dock."""
+    return is_analysis(path) or is_compare(path)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    folder: Path
+    runs: list  # per run: label, folder (found again), model, weights, params, annotations (found again), note
+    rows: list  # per object, the changed first: image, path, truth, name, verdicts, changed
+    data: dict  # compare.json
+
+    def headline(self) -> str:
+        """``24 objects, 3 changed verdict A->B (2 gained, 1 lost); mAP@0.5 0.94 -> 0.95``"""
+        changed = sum(1 for r in self.rows if r["changed"])
+        g, lo = len(self.data.get("gained", [])), len(self.data.get("lost", []))
+        maps = " -> ".join("n/a" if r.get("map50") is None else f"{r['map50']:.3g}" for r in self.data["runs"])
+        pairs = ", ".join(self.data.get("transitions", {}))
+        return (f"{len(self.rows)} objects in {self.data.get('images')} images, {changed} changed verdict {pairs} "
+                f"({g} gained, {lo} lost); mAP@0.5 {maps}")
+
+
+def run_note(run: dict, first: dict) -> str:
+    """``run B: /x/b (demo, demo; box_score_thresh 0.5->0.9)``"""
+    p, p0 = run.get("params") or {}, first.get("params") or {}
+    diff = [f"{k} {p0.get(k)}->{p[k]}" for k in p if p0.get(k) != p[k]]
+    return (f"run {run['label']}: {Path(str(run['folder'])).name} ({run.get('model')}, {run.get('weights')}"
+            + (f"; {', '.join(diff)}" if diff else "") + ")")
+
+
+def open_compare(folder) -> Comparison:
+    """Read a compare folder: its runs (their annotations found again) and its objects, the ones
+    whose verdict changed first (gained or lost first of all). Raises LensError (one line)."""
+    p = Path(folder).expanduser()
+    data = _json(p / COMPARE, None)
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not isinstance(data.get("objects"), list):
+        raise LensError(p / COMPARE, "not a result of rcnn-lens compare")
+    runs = []
+    for r in data["runs"]:
+        run_folder = find(str(r.get("folder")), p)
+        s = settings(run_folder) if run_folder else {}
+        runs.append({**r, "folder": run_folder or str(r.get("folder")),
+                     "annotations": find(s.get("annotations"), Path(run_folder)) if run_folder else None,
+                     "note": run_note(r, data["runs"][0])})
+    images: dict = {}
+    rows = []
+    for o in data["objects"]:
+        vs = list(o["verdicts"])
+        changed = len(set(vs)) > 1
+        if o["image"] not in images:
+            images[o["image"]] = find(o["image"], p) or next((find(o["image"], Path(r["folder"])) for r in runs
+                                                            if find(o["image"], Path(r["folder"]))), None)
+        rank = 0 if changed and "detected" in vs else 1 if changed else 2
+        rows.append({"image": o["image"], "path": images[o["image"]], "truth": int(o["truth"]), "name": o["name"],
+                     "verdicts": vs, "changed": changed, "rank": rank})
+    rows.sort(key=lambda r: (r["rank"], r["image"], r["truth"]))
+    return Comparison(p, runs, rows, data)

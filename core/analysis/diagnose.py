@@ -295,16 +295,22 @@ def attach(tr, truth, evidence: AnchorEvidence | None = None):
 
 class LiveDiagnosis:
     """Verdicts that follow the thresholds: the anchor evidence once per image and truth, then
-    ``diagnose`` on every retrace of that image (a retrace keeps its trace's tensors)."""
+    ``diagnose`` on every retrace of that image (a retrace keeps its trace's tensors). The evidence
+    of the last ``keep`` traces is kept (the app flips between two runs' traces of one image)."""
 
-    def __init__(self):
-        self._key = None
-        self._evidence = None
+    def __init__(self, keep: int = 2):
+        self._kept: dict = {}  # (id of the trace's tensors, the truth's boxes) -> (tensors, truth, evidence)
+        self.keep = keep
 
     def __call__(self, tr, truth):
         """The trace with ``truth`` and its ``diagnosis`` attached."""
-        key = (id(trace_state(tr)), id(truth))
-        if key != self._key or self._evidence is None:
-            self._evidence = anchor_evidence(tr, truth)
-            self._key = key
-        return attach(tr, truth, self._evidence)
+        state = trace_state(tr)
+        # the truth by content: the engine reads an image's truth afresh for every trace request
+        key = (id(state), truth.boxes.tobytes(), truth.labels.tobytes(), np.asarray(truth.crowd).tobytes())
+        hit = self._kept.pop(key, None)
+        if hit is None or hit[0] is not state:
+            hit = (state, truth, anchor_evidence(tr, truth))
+        self._kept[key] = hit  # the newest last; holding the tensors keeps their id unique
+        for old in list(self._kept)[:-self.keep]:
+            del self._kept[old]
+        return attach(tr, truth, hit[2])

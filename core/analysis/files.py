@@ -14,8 +14,14 @@ RESULTS = "analysis.jsonl"
 SUMMARY = "summary.json"
 CHART = "summary.png"
 SETTINGS = "settings.json"
+DETECTIONS = "detections_coco.json"  # the final detections in COCO's results format
+SWEEP_RESULTS = "sweep.jsonl"  # analyze --sweep: per image, every grid point's verdicts and detections
+SWEEP = "sweep.json"
+SWEEP_CHART = "sweep.png"
+COMPARE = "compare.json"  # rcnn-lens compare -o OUT
+COMPARE_CHART = "compare.png"
 # settings that must agree for a rerun to resume (the device may change)
-RESUME_KEYS = ("model", "weights", "params", "annotations", "class_names")
+RESUME_KEYS = ("model", "weights", "params", "annotations", "class_names", "sweep")
 
 
 def read_lines(path: Path, cut_torn: bool = False) -> dict[str, str]:
@@ -42,12 +48,12 @@ def read_lines(path: Path, cut_torn: bool = False) -> dict[str, str]:
     return out
 
 
-def part_file(out: Path, rank: int, world: int) -> Path:
-    return out / RESULTS if world == 1 else out / f"analysis.rank{rank}.jsonl"
+def part_file(out: Path, rank: int, world: int, results: str = RESULTS) -> Path:
+    return out / results if world == 1 else out / f"{Path(results).stem}.rank{rank}.jsonl"
 
 
-def visible_parts(out: Path) -> list[Path]:
-    return sorted(out.glob("analysis.rank*.jsonl"))
+def visible_parts(out: Path, results: str = RESULTS) -> list[Path]:
+    return sorted(out.glob(f"{Path(results).stem}.rank*.jsonl"))
 
 
 def check_settings(out: Path, settings: dict) -> None:
@@ -60,7 +66,7 @@ def check_settings(out: Path, settings: dict) -> None:
         if isinstance(old, dict) and any(k in old for k in RESUME_KEYS):
             diff = [k for k in RESUME_KEYS if json.dumps(old.get(k), sort_keys=True) !=
                     json.dumps(settings.get(k), sort_keys=True)]
-            if diff and ((out / RESULTS).exists() or visible_parts(out)):
+            if diff and any((out / r).exists() or visible_parts(out, r) for r in (RESULTS, SWEEP_RESULTS)):
                 k = diff[0]
                 detail = ""
                 if k == "params":

@@ -35,12 +35,10 @@ def recall(objects, key: str, ious=RECALL_IOUS) -> dict:
     return {f"{t:g}": (round(float((vals >= t).mean()), 5) if vals.size else None) for t in ious}
 
 
-def coco_map(records, class_names) -> tuple[float | None, float | None]:
-    """(mAP@0.5, mAP@[0.5:0.95]) by pycocotools' COCOeval over all images. Objects the model has no
-    class for are left out; crowd regions and VOC 'difficult' objects are COCO crowd (ignored)."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+def coco_data(records, class_names) -> tuple[list, list, list, list]:
+    """(images, annotations, detections, categories) in COCO's formats, image ids 1.. in record order.
+    Objects the model has no class for are left out; crowd regions and VOC 'difficult' objects are
+    COCO crowd (ignored)."""
     images, anns, dets = [], [], []
     for i, r in enumerate(records, start=1):
         h, w = r["size"]
@@ -56,11 +54,19 @@ def coco_map(records, class_names) -> tuple[float | None, float | None]:
             x1, y1, x2, y2 = d["box"]
             dets.append({"image_id": i, "category_id": int(d["label"]), "score": d["score"],
                          "bbox": [x1, y1, x2 - x1, y2 - y1]})
-    if not any(a["iscrowd"] == 0 for a in anns):
-        return None, None
-    if not dets:
-        return 0.0, 0.0
     cats = [{"id": k, "name": n} for k, n in enumerate(class_names) if k >= 1]
+    return images, anns, dets, cats
+
+
+def coco_evaluated(records, class_names, all_areas: bool = True):
+    """pycocotools' COCOeval after ``evaluate()`` (per image and class), or None when there is no
+    object to find or no detection. ``all_areas=False``: only the area range 'all' (what mAP reads)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, anns, dets, cats = coco_data(records, class_names)
+    if not any(a["iscrowd"] == 0 for a in anns) or not dets:
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = {"images": images, "annotations": anns, "categories": cats}
@@ -68,11 +74,40 @@ def coco_map(records, class_names) -> tuple[float | None, float | None]:
         dt = gt.loadRes(dets)
         ev = COCOeval(gt, dt, "bbox")
         ev.params.imgIds = [im["id"] for im in images]
+        if not all_areas:
+            ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
         ev.evaluate()
+    return ev
+
+
+def coco_map(records, class_names) -> tuple[float | None, float | None]:
+    """(mAP@0.5, mAP@[0.5:0.95]) by pycocotools' COCOeval over all images (see ``coco_data``)."""
+    ev = coco_evaluated(records, class_names)
+    if ev is None:
+        _, anns, _, _ = coco_data(records, class_names)
+        return (None, None) if not any(a["iscrowd"] == 0 for a in anns) else (0.0, 0.0)
+    return map_of(ev)
+
+
+def map_of(ev) -> tuple[float | None, float | None]:
+    """(mAP@0.5, mAP@[0.5:0.95]) of an evaluated COCOeval: its ``accumulate`` and ``summarize``."""
+    with contextlib.redirect_stdout(io.StringIO()):
         ev.accumulate()
         ev.summarize()
     m, m50 = float(ev.stats[0]), float(ev.stats[1])
     return (round(m50, 5) if m50 >= 0 else None), (round(m, 5) if m >= 0 else None)
+
+
+def ap50_per_class(ev) -> dict[int, float | None]:
+    """AP@0.5 per category id (area all, the most detections) from an accumulated COCOeval, as
+    COCOeval.summarize averages it; None for a category without objects."""
+    prec = ev.eval["precision"][0, :, :, 0, -1]  # [recall thresholds, categories]
+    out = {}
+    for k, cat in enumerate(ev.params.catIds):
+        col = prec[:, k]
+        col = col[col > -1]
+        out[int(cat)] = round(float(col.mean()), 5) if col.size else None
+    return out
 
 
 def summarize(records: list[dict], settings: dict, unreadable: list[dict]) -> dict:

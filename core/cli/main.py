@@ -1,4 +1,4 @@
-"""``rcnn-lens trace|export|analyze|models|download``: the command-line tools (no Qt).
+"""``rcnn-lens trace|export|analyze|compare|models|download``: the command-line tools (no Qt).
 
 A bad file prints one line on stderr naming it and the problem; the others are still processed;
 the exit code is 1 at the end. ``--debug`` shows tracebacks.
@@ -12,6 +12,7 @@ import sys
 import time
 
 from core.cli import analyze as analyze_cmd
+from core.cli import compare as compare_cmd
 from core.cli import export as export_cmd
 from core.cli.options import (
     add_model_options,
@@ -106,10 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_download)
     export_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
+    compare_cmd.add_parser(sub)
     return ap
 
 
-COMMANDS = ("trace", "models", "download", "export", "analyze")
+COMMANDS = ("trace", "models", "download", "export", "analyze", "compare")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,15 @@
 """The engine's requests about the trace: load a model, trace an image, retrace the newest trace
-with other thresholds, fetch a part a trace withheld (core.tracing.parts)."""
+with other thresholds, fetch a part a trace withheld (core.tracing.parts).
+
+The last ``KEEP_MODELS`` models loaded stay loaded, each with its newest full trace: loading one of
+them again takes no time, and tracing the image of its newest trace again is a retrace of that
+trace (the backbone does not rerun). Flipping between two runs of a comparison (the app's B key)
+is that: a load and a trace that both hit these caches."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from core.engine.server import Engine, Job, handles
 from core.errors import LensError
@@ -19,16 +25,36 @@ def _load(engine: Engine, job: Job) -> None:
     from core.models.load import load_model
     from core.models.params import model_params
 
-    missing = not_cached(name, weights)
-    if missing is not None:
-        job.reply("error", missing)
-        return
-    engine.model = load_model(name, weights=weights, device=device, trust=trust)
+    key = (name, weights, device, trust)
+    models = engine.extras.setdefault("models", {})  # key -> LoadedModel, the least recently used first
+    if key in models:
+        engine.model = models.pop(key)
+    else:
+        missing = not_cached(name, weights)
+        if missing is not None:
+            job.reply("error", missing)
+            return
+        engine.model = load_model(name, weights=weights, device=device, trust=trust)
+    models[key] = engine.model
+    engine.extras["loads"] = engine.extras.get("loads", 0) + 1  # a load, even of a model kept loaded
+    for old in list(models)[:-KEEP_MODELS]:
+        engine.extras.setdefault("traces", {}).pop(id(models.pop(old)), None)
     engine.current = engine.current_seq = None
     m = engine.model
     job.reply("loaded", {"name": m.name, "weights": m.weights, "class_names": list(m.class_names),
                          "device": str(m.device), "params": model_params(m.module), "summary": m.summary,
                          "trusted": m.trusted, "random": m.random_weights, "overrides": list(m.support.overrides)})
+
+
+KEEP_MODELS = 2
+
+
+def _file_key(path: str) -> tuple:
+    try:
+        st = Path(path).stat()
+        return (path, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return (path, None, None)
 
 
 def _trace(engine: Engine, job: Job) -> None:
@@ -40,6 +66,15 @@ def _trace(engine: Engine, job: Job) -> None:
     from core.tracing.runner import trace
 
     image = job.get("image", str, np.ndarray)
+    params = job.get("params", dict, default={})
+    traces = engine.extras.setdefault("traces", {})  # id(model) -> (file key, its newest full trace)
+    hit = traces.get(id(engine.model))
+    if isinstance(image, str) and hit is not None and hit[0] == _file_key(image) and hit[1].meta.name == image:
+        from core.tracing.runner import retrace
+
+        job.reply("status", {"text": f"{Path(image).name}: the trace kept for {engine.model.name}"})
+        engine.enrich_and_publish(job, retrace(hit[1], cancel=job.cancelled, **params))  # no backbone
+        return
     if isinstance(image, str):
         rgb, name = load(image), image
     elif image is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
@@ -47,11 +82,16 @@ def _trace(engine: Engine, job: Job) -> None:
     else:
         raise LensError("trace", "send an image path or an HxWx3 uint8 array")
     name = job.get("name", str, default=name)
-    params = job.get("params", dict, default={})
     job.check()
     with job.watching(engine.model.module):
         full = trace(engine.model, rgb, cancel=job.cancelled, **params)
-    engine.enrich_and_publish(job, replace(full, meta=replace(full.meta, name=name)))
+    full = replace(full, meta=replace(full.meta, name=name))
+    if isinstance(image, str):
+        traces[id(engine.model)] = (_file_key(image), full)
+        live = {id(m) for m in engine.extras.get("models", {}).values()}
+        for k in [k for k in traces if k not in live]:
+            del traces[k]
+    engine.enrich_and_publish(job, full)
 
 
 def _retrace(engine: Engine, job: Job) -> None:

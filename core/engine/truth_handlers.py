@@ -56,8 +56,9 @@ class _Side:
 def _said(engine: Engine) -> set:
     """What this model load has noted as not a class of the model (a new load starts again)."""
     side = _side(engine)
-    if side.said_model is not engine.model:
-        side.said, side.said_model = set(), engine.model
+    load = (id(engine.model), engine.extras.get("loads"))
+    if side.said_model != load:
+        side.said, side.said_model = set(), load
     return side.said
 
 

@@ -55,9 +55,10 @@ class LensState:
         self.gt = GroundTruth(self)  # ground truth: annotations, seed, the selected object
 
     # ---------------------------------------------------------------- model
-    def choose_model(self, name: str, weights: str | None, trust: bool = False) -> None:
+    def choose_model(self, name: str, weights: str | None, trust: bool = False, params: dict | None = None) -> None:
+        """Another model; ``params``: its threshold overrides (a run of a comparison), else none."""
         self.choice = ModelChoice(name, weights, self.choice.device, bool(trust))
-        self.params = {}
+        self.params = dict(params or {})
         self.events.model.emit(self.choice)
 
     def model_loaded(self, info: dict) -> None:

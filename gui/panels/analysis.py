@@ -1,6 +1,7 @@
 """The analysis browser: an analysis folder (``rcnn-lens analyze -o OUT``) as a list of its images,
 the most missed objects first, with their verdict counts; a click (arrow keys, Enter) opens the image with
-its truth and verdicts. The rows come from core.analysis.browse (Qt-free)."""
+its truth and verdicts. A compare folder (``rcnn-lens compare -o OUT``) as a list of its objects, the
+changed first, with their verdict in each run. The rows come from core.analysis.browse (Qt-free)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTr
 from core.analysis.verdicts import VERDICT_COLOURS
 
 COLUMNS = ("image", "missed", "objects", "lost at")
-EMPTY = "No analysis open. Run `rcnn-lens analyze IMAGES -o OUT`, then File > Open analysis folder… (or `rcnn-lens OUT`)."
+EMPTY = ("No analysis open. Run `rcnn-lens analyze IMAGES -o OUT` (or `rcnn-lens compare OUT_A OUT_B -o CMP`), then "
+         "File > Open analysis folder… (or `rcnn-lens OUT`).")
 
 
 class AnalysisPanel(QWidget):
     chosen = Signal(str)  # an image path to open
+    object_chosen = Signal(int)  # a compare folder's row (its object) to show
     open_folder = Signal()
 
     def __init__(self, parent=None):
@@ -48,11 +51,14 @@ class AnalysisPanel(QWidget):
         self.table.itemActivated.connect(self._activated)  # Enter, or a click on the current row
         lay.addWidget(self.table, 1)
         self.analysis = None
+        self.comparison = None
         self.paths: list[str | None] = []  # per row, top to bottom (tests read it)
 
     def show_analysis(self, analysis) -> None:
-        self.analysis = analysis
+        self.analysis, self.comparison = analysis, None
         self.table.clear()
+        self.table.setHeaderLabels(list(COLUMNS))
+        self.table.setColumnWidth(0, 130)
         self.paths = []
         if analysis is None:
             self.head.setText(EMPTY)
@@ -78,6 +84,33 @@ class AnalysisPanel(QWidget):
             self.table.addTopLevelItem(it)
             self.paths.append(r["path"])
 
+    def show_compare(self, cmp) -> None:
+        """A compare folder (core.analysis.browse.Comparison): one row per object, the changed first,
+        with its verdict in each run."""
+        self.analysis, self.comparison = None, cmp
+        self.table.clear()
+        self.paths = []
+        labels = [r["label"] for r in cmp.runs]
+        self.table.setHeaderLabels(["image", "object", " -> ".join(labels)])
+        self.table.setColumnWidth(0, 100)  # room for the verdicts
+        self.head.setText(f"{cmp.folder.name}: {cmp.headline()}. Press B to flip between the runs.")
+        self.head.setToolTip("\n".join([str(cmp.folder), *(r["note"] for r in cmp.runs)]))
+        for r in cmp.rows:
+            it = QTreeWidgetItem([Path(r["image"]).name, f"{r['truth']} {r['name']}",
+                                  " -> ".join((v or "none").replace("_", " ") for v in r["verdicts"])])
+            it.setToolTip(2, "; ".join(f"{lab}: {v}" for lab, v in zip(labels, r["verdicts"])))
+            it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
+            if r["changed"]:
+                last = r["verdicts"][-1]
+                it.setForeground(2, QBrush(QColor(*_readable(VERDICT_COLOURS.get(last, (128, 128, 128))))))
+                f = it.font(2)
+                f.setBold(True)
+                it.setFont(2, f)
+            if r["path"] is None:
+                it.setForeground(0, QBrush(QColor(150, 150, 150)))
+            self.table.addTopLevelItem(it)
+            self.paths.append(r["path"])
+
     def mark(self, path: str | None) -> None:
         """Highlight the row of the image shown (if it is one of the analysis)."""
         for i, p in enumerate(self.paths):
@@ -93,7 +126,9 @@ class AnalysisPanel(QWidget):
 
     def _activated(self, item, _column=0) -> None:
         i = self.table.indexOfTopLevelItem(item)
-        if 0 <= i < len(self.paths):
+        if self.comparison is not None and 0 <= i < len(self.paths):
+            self.object_chosen.emit(i)
+        elif 0 <= i < len(self.paths):
             self.chosen.emit(self.paths[i] or self.analysis.rows[i]["image"])
 
 

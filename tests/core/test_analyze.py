@@ -244,8 +244,9 @@ def test_two_torchrun_cpu_ranks_write_what_one_process_writes(scenes, tmp_path):
     threads = re.findall(r"rank \d threads at exit: [^\n]*", r.stderr)
     assert len(threads) == (2 if Path("/proc/self/task").is_dir() else 0), r.stderr
     assert not any("gloo" in x for x in threads), threads
-    assert sorted(p.name for p in two.iterdir()) == ["analysis.jsonl", "settings.json", "summary.json", "summary.png"]
-    for name in (RESULTS, "summary.json", "summary.png"):
+    assert sorted(p.name for p in two.iterdir()) == ["analysis.jsonl", "detections_coco.json", "settings.json",
+                                                     "summary.json", "summary.png"]
+    for name in (RESULTS, "summary.json", "summary.png", "detections_coco.json"):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
 
 
