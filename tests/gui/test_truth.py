@@ -159,6 +159,7 @@ def test_truth_panel_verdicts_filters_path_and_a_threshold(make_window, qtbot, d
     # selecting a row draws the object's path and explains it
     i = lost[0]
     b = truth.boxes[i]
+    win.state.set_visible("truth", False)  # the truth stage is white too: only the path may draw white here
     wait_settled(qtbot, win)
     assert not _edge_colour_near(win, (b[0] + b[2]) / 2, b[1], (255, 255, 255), r=1, tol=30)
     panel.table.setCurrentItem(panel.table.topLevelItem(panel.shown.index(i)))
