@@ -17,6 +17,27 @@ from .panels.thresholds import ThresholdPanel
 from .view.canvas import LensView
 from .view.legend import Legend
 
+MIN_VIEW = 560  # px: narrower than this, the docks fold into one tabbed column
+
+
+def one_column(win) -> bool:
+    """Gather the docks into one tabbed column on the left when beside each other they leave the view
+    under ``MIN_VIEW`` px (a layout saved on a large screen, shown on a small one). True if it did."""
+    left = Qt.DockWidgetArea.LeftDockWidgetArea
+    shown = [d for d in win.docks.values() if not d.isHidden() and not d.isFloating()]
+    central = win.centralWidget()
+    if len({win.dockWidgetArea(d) for d in shown}) <= 1 or central is None or central.width() >= MIN_VIEW:
+        return False
+    first = win.docks["stages"]
+    if win.dockWidgetArea(first) != left:
+        win.addDockWidget(left, first)
+    for d in shown:
+        if d is not first:
+            win.addDockWidget(left, d)
+            win.tabifyDockWidget(first, d)
+    first.raise_()
+    return True
+
 
 def add_dock(win, title: str, widget, area) -> QDockWidget:
     """A dock named ``dock_<title>`` (the layout is saved by that name), kept in ``win.docks``."""

@@ -150,3 +150,26 @@ def test_the_wheel_scrolls_the_stage_panel_and_never_changes_a_setting_under_the
     qtbot.waitUntil(combo.hasFocus)
     wheel(combo)
     assert combo.currentIndex() != before and sent
+
+
+def test_a_layout_saved_on_a_large_screen_folds_into_one_column_at_1024x700(make_window, scenes, qtbot, qsettings):
+    """Three columns saved at 1920x1080 leave a 370 px view at 1024x700: the docks fold into one
+    tabbed column and the view gets the room."""
+    big = make_window([scenes[0]], size=(1920, 1080))
+    wait_trace(qtbot, big, scenes[0])
+    from PySide6.QtCore import Qt
+
+    big.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, big.docks["inspector"])  # three columns
+    big.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, big.docks["truth"])
+    areas = {big.dockWidgetArea(d) for d in big.docks.values() if d.isVisibleTo(big)}
+    assert len(areas) == 2
+    big.close()  # the layout is saved
+    win = make_window([scenes[0]], size=(1024, 700))
+    wait_trace(qtbot, win, scenes[0])
+    qtbot.waitUntil(lambda: win.view.width() >= 560, timeout=5000)
+    shown = [d for d in win.docks.values() if d.isVisibleTo(win)]
+    assert len({win.dockWidgetArea(d) for d in shown}) == 1
+    win.resize(1920, 1000)  # growing again keeps the user's one column (nothing moves by itself)
+    win.resize(900, 650)
+    qtbot.wait(400)
+    assert win.view.width() >= 450
