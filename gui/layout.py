@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
 from core.overlays import REGISTRY
 
@@ -18,6 +18,7 @@ from .view.canvas import LensView
 from .view.legend import Legend
 
 MIN_VIEW = 560  # px: narrower than this, the docks fold into one tabbed column
+LEGEND_HEIGHT = 150  # px at first: two stages' captions and a colour bar without scrolling
 
 
 def one_column(win) -> bool:
@@ -56,8 +57,16 @@ def furnish(win) -> None:
     box = QVBoxLayout(central)
     box.setContentsMargins(0, 0, 0, 0)
     box.setSpacing(0)
-    for w, stretch in ((win.messages, 0), (win.view, 1), (win.legend, 0)):
-        box.addWidget(w, stretch)
+    win.split = QSplitter(Qt.Orientation.Vertical)  # the view over the legend; drag the handle to share them
+    win.split.setObjectName("view_legend")
+    win.split.addWidget(win.view)
+    win.split.addWidget(win.legend)
+    win.split.setStretchFactor(0, 1)
+    win.split.setStretchFactor(1, 0)
+    win.split.setCollapsible(0, False)
+    win.split.setSizes([600, LEGEND_HEIGHT])
+    box.addWidget(win.messages, 0)
+    box.addWidget(win.split, 1)
     win.setCentralWidget(central)
     win.stages, win.thresholds, win.inspector = StagePanel(), ThresholdPanel(), Inspector()
     win.docks = {}

@@ -173,3 +173,28 @@ def test_a_layout_saved_on_a_large_screen_folds_into_one_column_at_1024x700(make
     win.resize(900, 650)
     qtbot.wait(400)
     assert win.view.width() >= 450
+
+
+def test_the_legend_holds_two_stages_whole_and_a_colour_bar_reads_on_one_line(make_window, scenes, qtbot):
+    """At 1024x700 the features' caption with its colour bar and the detections' caption show without
+    scrolling; each colour bar's numbers sit beside its ramp (0 was wrapped under it); a toggle leaves
+    the view's height alone (the user sets the legend's with the splitter)."""
+    win = make_window([scenes[0]], size=(1024, 700))
+    wait_trace(qtbot, win, scenes[0])
+    view_h = win.view.height()
+    win.state.set_visible("features", True)
+    wait_settled(qtbot, win)
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    lg = win.legend
+    assert lg.verticalScrollBar().maximum() == 0, lg.widget().sizeHint().height()  # no scrolling for two stages
+    from gui.view.legend import ColourBar
+
+    bar = next(b for b in lg.findChildren(ColourBar) if b.isVisibleTo(lg))
+    ramp = bar.ramp.geometry()
+    for label in (bar.lo, bar.hi):
+        g = label.geometry()
+        assert ramp.top() <= g.center().y() <= ramp.bottom() + 1, (label.text(), g, ramp)  # on the ramp's line
+    assert bar.lo.geometry().right() <= ramp.left() and bar.hi.geometry().left() >= ramp.right()
+    assert win.view.height() == view_h
