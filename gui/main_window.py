@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         if not self.messages.button.isVisible():
             self.messages.dismiss()  # a problem with an earlier file: this one opened
         self.view.set_image(self.state.image)
+        self.status.readout.setText("")  # what was under the mouse on the last image
         self.builder.rebuild_all()
         self.inspector.set_trace(None)
         self.inspector.show_selection(None, None)

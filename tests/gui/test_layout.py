@@ -76,6 +76,17 @@ def test_status_messages_and_the_hover_readout_show_together(make_window, scenes
     assert win.status.message.isVisible() and win.status.readout.isVisible()
     assert win.status.message.text().startswith("exported") and win.status.readout.text().startswith("x ")
     assert win.status.message.geometry().right() <= win.status.readout.geometry().left()
+    # a long message and a long readout each keep to their part, drawn whole or ending in "…"
+    win.say("exported " + "a-very-long-folder-name/" * 12 + "scene.png and its .json sidecar")
+    for part in (win.status.message, win.status.readout):
+        fm = part.fontMetrics()
+        assert fm.horizontalAdvance(part.shown()) <= part.width(), part.objectName()
+    assert win.status.message.shown().endswith("…") and win.status.message.toolTip().endswith("sidecar")
+    assert win.status.message.geometry().right() <= win.status.readout.geometry().left()
+    # paging to another image: the readout of the last one goes
+    win.files.step(1)
+    qtbot.waitUntil(lambda: win.state.image_path != scenes[0], timeout=10_000)
+    assert win.status.readout.text() == ""
 
 
 def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
