@@ -121,13 +121,19 @@ def test_engine_death_is_said_and_a_restart_reloads_and_retraces(make_window, sc
     os.kill(old, signal.SIGKILL)
     qtbot.waitUntil(lambda: win.messages.isVisible() and "engine stopped" in win.messages.text.text(), timeout=10_000)
     assert "killed by signal 9" in win.messages.text.text()
+    assert "in progress" not in win.messages.text.text()  # it was idle: nothing was lost
     assert not win.busy.isVisible() and not win.session.busy
     assert win.messages.button.isVisible() and win.messages.button.text() == "Restart engine"
+    win.messages.dismiss()
+    win.files.step(1)  # PageDown with no engine: said again, with the way out; no busy bar that never ends
+    qtbot.waitUntil(lambda: win.messages.isVisible(), timeout=5000)
+    assert "not running" in win.messages.text.text() and not win.session.busy and not win.busy.isVisible()
+    assert win.messages.button.text() == "Restart engine"
     qtbot.mouseClick(win.messages.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.engine.pid != old and win.engine.is_alive())
     prev = win.state.trace
     qtbot.waitUntil(lambda: win.state.trace is not prev and win.settled, timeout=90_000)
-    assert win.state.trace.meta.name == scenes[0] and "features" in win.view.layers
+    assert win.state.trace.meta.name == win.state.image_path and "features" in win.view.layers
 
 
 def test_the_wheel_scrolls_the_stage_panel_and_never_changes_a_setting_under_the_mouse(qtbot):
