@@ -215,3 +215,24 @@ def test_the_legend_holds_two_stages_whole_and_a_colour_bar_reads_on_one_line(ma
         assert ramp.top() <= g.center().y() <= ramp.bottom() + 1, (label.text(), g, ramp)  # on the ramp's line
     assert bar.lo.geometry().right() <= ramp.left() and bar.hi.geometry().left() >= ramp.right()
     assert win.view.height() == view_h
+
+
+def test_the_training_tab_reads_at_1024x700_without_cells_of_many_lines(make_window, qtbot):
+    from core.paths import DEMO_IMAGES
+
+    scene = str(DEMO_IMAGES / "scene_1.png")
+    win = make_window([scene], size=(1024, 700))
+    wait_trace(qtbot, win, scene)
+    page = win.inspector.training
+    win.docks["inspector"].show()
+    win.docks["inspector"].raise_()
+    win.inspector.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.isVisible() and page.tree.topLevelItemCount() > 0)
+    page.show_training(win.state.trace, None)
+    texts = [page.tree.topLevelItem(k).text(c) for k in range(page.tree.topLevelItemCount()) for c in (0, 1)]
+    assert all(t.count("\n") <= 2 for t in texts), [t for t in texts if t.count("\n") > 2]
+    assert any(t.startswith("train-mode features") for t in texts)
+    fm = page.tree.fontMetrics()
+    for t in texts:
+        for line in t.split("\n"):
+            assert fm.horizontalAdvance(line) <= page.tree.viewport().width(), line
