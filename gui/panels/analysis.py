@@ -13,7 +13,10 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTr
 
 from core.analysis.verdicts import VERDICT_COLOURS
 
-COLUMNS = ("image", "missed", "objects", "lost at")
+COLUMNS = ("image", "missed", "lost at")
+SHORT = {"rpn_missed": "RPN missed", "rpn_suppressed": "RPN NMS", "rpn_cut": "RPN cut", "box_misclassified": "wrong class",
+         "box_low_score": "low score", "box_mislocalized": "box off", "box_suppressed": "box NMS",
+         "box_cut": "past top-n", "box_taken": "taken"}  # the list's words; the verdicts in the tooltip
 EMPTY = ("No analysis open. Run `rcnn-lens analyze IMAGES -o OUT` (or `rcnn-lens compare OUT_A OUT_B -o CMP`), then "
          "File > Open analysis folder… (or `rcnn-lens OUT`).")
 
@@ -39,14 +42,13 @@ class AnalysisPanel(QWidget):
         self.table = QTreeWidget()
         self.table.setObjectName("analysis_table")
         self.table.setRootIsDecorated(False)
-        self.table.setUniformRowHeights(True)
+        self.table.setUniformRowHeights(False)  # "lost at" takes a line per stage
         self.table.setHeaderLabels(list(COLUMNS))
         head = self.table.header()
         head.setStretchLastSection(True)
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        for c in (1, 2):
-            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setColumnWidth(0, 130)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(0, 110)
         self.table.currentItemChanged.connect(lambda item, _prev: item is not None and self._activated(item))
         self.table.itemActivated.connect(self._activated)  # Enter, or a click on the current row
         lay.addWidget(self.table, 1)
@@ -58,7 +60,7 @@ class AnalysisPanel(QWidget):
         self.analysis, self.comparison = analysis, None
         self.table.clear()
         self.table.setHeaderLabels(list(COLUMNS))
-        self.table.setColumnWidth(0, 130)
+        self.table.setColumnWidth(0, 110)
         self.paths = []
         if analysis is None:
             self.head.setText(EMPTY)
@@ -66,13 +68,12 @@ class AnalysisPanel(QWidget):
         self.head.setText(f"{analysis.folder.name}: {analysis.headline()}")
         self.head.setToolTip(str(analysis.folder))
         for r in analysis.rows:
-            lost = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(r["verdicts"].items(), key=lambda kv: -kv[1])
-                             if k != "detected")
-            it = QTreeWidgetItem([Path(r["image"]).name, str(r["missed"]), str(r["objects"]), lost])
+            counts = sorted(((k, v) for k, v in r["verdicts"].items() if k != "detected"), key=lambda kv: -kv[1])
+            lost = "\n".join(f"{SHORT.get(k, k)} {v}" for k, v in counts)  # a stage a line: whole in a narrow dock
+            it = QTreeWidgetItem([Path(r["image"]).name, f"{r['missed']} of {r['objects']}", lost])
             it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
-            it.setToolTip(3, lost or "every object detected")  # the column is cut in a narrow dock
-            for c in (1, 2):
-                it.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            it.setToolTip(2, "; ".join(f"{k}: {v}" for k, v in counts) or "every object detected")
+            it.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if r["missed"]:
                 worst = max((k for k in r["verdicts"] if k != "detected"), key=lambda k: r["verdicts"][k])
                 it.setForeground(1, QBrush(QColor(*_readable(VERDICT_COLOURS[worst]))))

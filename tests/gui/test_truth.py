@@ -213,8 +213,16 @@ def test_an_analysis_folder_opens_sorted_and_a_click_opens_its_image(make_window
     tr = wait_trace(qtbot, win, first)
     b = win.truth_side.browser
     assert b.paths == [str((tmp_path / r["image"]).resolve()) for r in rows]
-    assert [b.table.topLevelItem(k).text(1) for k in range(len(rows))] == [str(r["missed"]) for r in rows]
+    assert [b.table.topLevelItem(k).text(1) for k in range(len(rows))] == [f"{r['missed']} of {r['objects']}"
+                                                                          for r in rows]
     assert win.docks["analysis"].isVisible()
+    # "lost at" reads whole in the dock: a line per stage, each line within the column, the row tall enough
+    fm = b.table.fontMetrics()
+    for k in range(len(rows)):
+        item = b.table.topLevelItem(k)
+        lines = item.text(2).split("\n")
+        assert all(fm.horizontalAdvance(t) <= b.table.columnWidth(2) - 8 for t in lines), lines
+        assert b.table.visualItemRect(item).height() >= len(lines) * fm.height() - 2
     # the image with its truth (from the annotations the analysis recorded) and the same verdicts
     assert tr.truth is not None and Path(tr.truth.source).name == "instances.json"
     assert tr.params["box_score_thresh"] == 0.995
