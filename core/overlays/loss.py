@@ -42,7 +42,7 @@ def layers(tr, s: dict) -> StageLayers:
     data = np.ascontiguousarray(full[:vh, :vw], np.float32)
     hi = max(float(data.max()) if data.size else 0.0, 1e-12)
     out = [Heatmap(f"loss.objectness.{lvl.name}", data, grid_rect((vh, vw), lvl.stride, T.meta), s["colormap"],
-                   float(s["opacity"]), 0.0, hi, label=f"loss_objectness share per cell, level {lvl.name}" if mode == "share"
+                   float(s["opacity"]), 0.0, hi, fade=True, label=f"loss_objectness share per cell, level {lvl.name}" if mode == "share"
                    else f"objectness BCE, max per cell, level {lvl.name}")]
     roi_loss = r.loss_classifier + r.loss_box_reg
     n = min(int(s["rois"]), len(roi_loss))
