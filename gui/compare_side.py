@@ -7,15 +7,14 @@ retrace, not a new trace). The legend says which run is shown; the object's path
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from core.analysis import browse
-from core.errors import LensError
 
 from .layout import add_action
+from .reading import read_folder
 
 LEGEND_ROW = "compare"
 
@@ -44,16 +43,7 @@ class CompareSide(QObject):
     def open(self, folder: str, model: bool = True) -> None:
         self.ts.reading += 1
         self.win.say(f"reading the comparison {Path(folder).name}…")
-
-        def work():
-            try:
-                self._bridge.read.emit(browse.open_compare(folder), "", model)
-            except LensError as err:
-                self._bridge.read.emit(None, str(err), model)
-            except Exception as err:  # noqa: BLE001 - one line, the app goes on
-                self._bridge.read.emit(None, f"{folder}: cannot read ({type(err).__name__}: {err})", model)
-
-        threading.Thread(target=work, daemon=True, name="compare-reader").start()
+        read_folder(folder, browse.open_compare, self._bridge.read, model, "compare-reader")
 
     def _read(self, c, error: str, model: bool) -> None:
         self.ts.reading -= 1

@@ -67,7 +67,7 @@ class DownloadDialog(QDialog):
         elif kind == "error":
             self._finish(False, "")  # the session shows the engine's one line in the message bar
 
-    def _died(self, _why: str) -> None:
+    def _died(self, _why: str, _lost: bool = True) -> None:
         self._finish(False, "")
 
     def _finish(self, ok: bool, text: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
 from core.overlays import REGISTRY
 
@@ -16,6 +16,28 @@ from .panels.stages import StagePanel
 from .panels.thresholds import ThresholdPanel
 from .view.canvas import LensView
 from .view.legend import Legend
+
+MIN_VIEW = 560  # px: narrower than this, the docks fold into one tabbed column
+LEGEND_HEIGHT = 150  # px at first: two stages' captions and a colour bar without scrolling
+
+
+def one_column(win) -> bool:
+    """Gather the docks into one tabbed column on the left when beside each other they leave the view
+    under ``MIN_VIEW`` px (a layout saved on a large screen, shown on a small one). True if it did."""
+    left = Qt.DockWidgetArea.LeftDockWidgetArea
+    shown = [d for d in win.docks.values() if not d.isHidden() and not d.isFloating()]
+    central = win.centralWidget()
+    if len({win.dockWidgetArea(d) for d in shown}) <= 1 or central is None or central.width() >= MIN_VIEW:
+        return False
+    first = win.docks["stages"]
+    if win.dockWidgetArea(first) != left:
+        win.addDockWidget(left, first)
+    for d in shown:
+        if d is not first:
+            win.addDockWidget(left, d)
+            win.tabifyDockWidget(first, d)
+    first.raise_()
+    return True
 
 
 def add_dock(win, title: str, widget, area) -> QDockWidget:
@@ -35,8 +57,16 @@ def furnish(win) -> None:
     box = QVBoxLayout(central)
     box.setContentsMargins(0, 0, 0, 0)
     box.setSpacing(0)
-    for w, stretch in ((win.messages, 0), (win.view, 1), (win.legend, 0)):
-        box.addWidget(w, stretch)
+    win.split = QSplitter(Qt.Orientation.Vertical)  # the view over the legend; drag the handle to share them
+    win.split.setObjectName("view_legend")
+    win.split.addWidget(win.view)
+    win.split.addWidget(win.legend)
+    win.split.setStretchFactor(0, 1)
+    win.split.setStretchFactor(1, 0)
+    win.split.setCollapsible(0, False)
+    win.split.setSizes([600, LEGEND_HEIGHT])
+    box.addWidget(win.messages, 0)
+    box.addWidget(win.split, 1)
     win.setCentralWidget(central)
     win.stages, win.thresholds, win.inspector = StagePanel(), ThresholdPanel(), Inspector()
     win.docks = {}

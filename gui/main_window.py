@@ -19,7 +19,7 @@ from core.tracing.images import IMAGE_SUFFIXES
 from .actions import Actions
 from .builder import StageBuilder
 from .files import Images, folder_images, resolve
-from .layout import furnish, menus
+from .layout import furnish, menus, one_column
 from .model_dialog import download, model_loaded, open_chooser
 from .persist import Persist
 from .session import Session
@@ -55,6 +55,10 @@ class MainWindow(QMainWindow):
         self.builder = StageBuilder(s, self.view, self.legend, self.session.fetch, lambda m: self.say(m, 10000), self)
         menus(self)
         self.persist.restore_window(self)
+        self._fold = QTimer(self)  # after a resize settles: fold the docks into one column if the view got too narrow
+        self._fold.setSingleShot(True)
+        self._fold.setInterval(250)
+        self._fold.timeout.connect(lambda: one_column(self))
         self._wire()
         self.truth_side.wire()
         self.stages.show_state(s)
@@ -105,6 +109,7 @@ class MainWindow(QMainWindow):
         if not self.messages.button.isVisible():
             self.messages.dismiss()  # a problem with an earlier file: this one opened
         self.view.set_image(self.state.image)
+        self.status.readout.setText("")  # what was under the mouse on the last image
         self.builder.rebuild_all()
         self.inspector.set_trace(None)
         self.inspector.show_selection(None, None)
@@ -232,4 +237,10 @@ class MainWindow(QMainWindow):
                 self.truth_side.small_screen()
                 self.docks["stages"].raise_()
             self._started = True
+            QTimer.singleShot(0, lambda: one_column(self))  # a layout saved on a larger screen that does not fit
             QTimer.singleShot(0, self.start)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if self._started:
+            self._fold.start()

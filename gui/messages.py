@@ -5,8 +5,8 @@ never behind it. No modal dialog pops up while the user works."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStatusBar, QToolButton
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QStatusBar, QToolButton
 
 
 class MessageBar(QFrame):
@@ -51,14 +51,42 @@ class MessageBar(QFrame):
             slot()
 
 
+class Elided(QLabel):
+    """A one-line label that never asks for more width than its share: a long text ends in "…" (the
+    whole of it in the tooltip), so the message and the hover readout never run into each other."""
+
+    def __init__(self, name: str):
+        super().__init__("")
+        self.setObjectName(name)
+        self.full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        self.full = str(text)
+        self.setToolTip(self.full)
+        self._elide()
+
+    def text(self) -> str:
+        return self.full
+
+    def shown(self) -> str:
+        """What is drawn (tests read this)."""
+        return super().text()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(ev)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideRight, max(self.width() - 4, 0)))
+
+
 class StatusLine:
     """The status bar's two parts: messages on the left, the hover readout on the right."""
 
     def __init__(self, bar: QStatusBar, busy):
-        self.message = QLabel("")
-        self.message.setObjectName("status_message")
-        self.readout = QLabel("")
-        self.readout.setObjectName("readout")
+        self.message = Elided("status_message")
+        self.readout = Elided("readout")
         bar.addWidget(self.message, 2)
         bar.addWidget(self.readout, 3)
         bar.addPermanentWidget(busy)
@@ -68,7 +96,6 @@ class StatusLine:
 
     def say(self, text: str, ms: int = 0) -> None:
         self.message.setText(text)
-        self.message.setToolTip(text)
         if ms:
             self._timer.start(ms)
         else:

@@ -58,11 +58,13 @@ class Persist:
 
     # ---- window
     def restore_window(self, win) -> None:
-        geo, state = self.q.value("geometry"), self.q.value("window_state")
+        geo, state, split = self.q.value("geometry"), self.q.value("window_state"), self.q.value("legend_split")
         if isinstance(geo, QByteArray):
             win.restoreGeometry(geo)
         if isinstance(state, QByteArray):
             win.restoreState(state)
+        if isinstance(split, QByteArray):
+            win.split.restoreState(split)
 
     def has_window_state(self) -> bool:
         return isinstance(self.q.value("window_state"), QByteArray)
@@ -70,6 +72,7 @@ class Persist:
     def save_window(self, win) -> None:
         self.q.setValue("geometry", win.saveGeometry())
         self.q.setValue("window_state", win.saveState())
+        self.q.setValue("legend_split", win.split.saveState())
 
     def sync(self) -> None:
         for key, v in self._files.items():

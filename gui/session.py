@@ -40,9 +40,14 @@ class Session(QObject):
         e.failed.connect(self._failed)
         e.status.connect(lambda t: self.say(t, 5000))
         e.busy_changed.connect(self.busy_changed.emit)
-        e.died.connect(lambda why: self.error(f"{why}; the trace in progress is lost", "Restart engine", self.restart))
+        e.died.connect(self._died)
         e.replied.connect(self._replied)  # before ``failed``: an error's offer is known when it is shown
         self.load(s.choice)
+
+    def _died(self, why: str, lost: bool) -> None:
+        more = ("; the trace in progress is lost" if lost else "") + ": Restart engine loads the model and traces " \
+                                                                   "the image again"
+        self.error(why + more, "Restart engine", self.restart)
 
     @property
     def busy(self) -> bool:

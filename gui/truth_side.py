@@ -9,7 +9,6 @@ remembered (the annotations, the seed). The state and its rules live in core.sta
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -22,6 +21,7 @@ from core.overlays.paths import OBJECT, object_path
 from .layout import add_action, add_dock
 from .panels.analysis import AnalysisPanel
 from .panels.truth import TruthPanel
+from .reading import read_folder
 
 TRAINING_ROWS = ("anchor_targets", "roi_targets", "loss")
 SHOW = {"truth": "ground truth", "anchor_targets": "anchor targets", "roi_targets": "RoI targets",
@@ -269,16 +269,7 @@ class TruthSide(QObject):
             return
         self.reading += 1
         self.win.say(f"reading the analysis {Path(folder).name}…")
-
-        def work():
-            try:
-                self._bridge.read.emit(browse.open_folder(folder), "", model)
-            except LensError as err:
-                self._bridge.read.emit(None, str(err), model)
-            except Exception as err:  # noqa: BLE001 - one line, the app goes on
-                self._bridge.read.emit(None, f"{folder}: cannot read ({type(err).__name__}: {err})", model)
-
-        threading.Thread(target=work, daemon=True, name="analysis-reader").start()
+        read_folder(folder, browse.open_folder, self._bridge.read, model, "analysis-reader")
 
     def _analysis_read(self, a, error: str, model: bool) -> None:
         self.reading -= 1

@@ -36,7 +36,7 @@ class EngineClient(QObject):
     failed = Signal(str, str)  # request kind, one-line message
     status = Signal(str)
     busy_changed = Signal(bool)
-    died = Signal(str)
+    died = Signal(str, bool)  # why, and whether a load or a trace was on its way (now lost)
     replied = Signal(str, int, object)  # every reply as it comes (kind, seq, body): progress, tests
 
     def __init__(self, parent=None):
@@ -63,6 +63,7 @@ class EngineClient(QObject):
         theirs.close()
         self._channel = Channel(ours)
         self._stopping = False
+        self.dead = False  # the process ended: a request is not queued for it (it would wait forever)
         self._slots: dict = {}  # key -> (kind, seq, body), newest wins per key
         self._cond = threading.Condition()
         gen = self._gen
@@ -109,6 +110,9 @@ class EngineClient(QObject):
 
     # ---- requests (return at once)
     def _put(self, key, kind: str, body=None, group: str | None = None) -> int:
+        if self.dead:  # said once more, with the way out; nothing pending, no busy bar
+            self.died.emit("the model engine is not running", False)
+            return -1
         self._seq += 1
         seq = self._seq
         if group is not None:
@@ -203,10 +207,11 @@ class EngineClient(QObject):
         if gen != self._gen or self._stopping:
             return
         was = self.busy
+        self.dead = True
         self._pending = {"model": set(), "trace": set()}
         if was:
             self.busy_changed.emit(False)
-        self.died.emit(f"the model engine stopped ({why})")
+        self.died.emit(f"the model engine stopped ({why})", was)
 
     # ---- lifetime
     @property

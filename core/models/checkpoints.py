@@ -158,7 +158,7 @@ def _torch_load(path: Path, trust: bool):
             raise WeightsError(path, f"refused: holds Python objects ({what}) beyond tensors and plain data; "
                                      "checkpoints load with weights_only=True (pass --trust only for a file "
                                      "you made)") from None
-        detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), "")
+        detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported global")), "")
         detail = detail or _plain_reason(path, err)  # not pickle's or miniz's internal words
         raise WeightsError(path, f"not a PyTorch checkpoint ({detail[:160]})") from None
 

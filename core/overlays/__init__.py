@@ -61,7 +61,7 @@ register(Stage("roi_targets", "RoI targets", roi_targets,
                available=lambda tr: tr.training is not None, group="training", say_absent=True,
                choices={"show": ROI_SHOW}))
 register(Stage("loss", "Training loss", loss,
-               {"level": None, "mode": "share", "rois": 30, "colormap": "inferno", "opacity": 0.7},
+               {"level": None, "mode": "share", "rois": 10, "colormap": "inferno", "opacity": 0.7},
                available=lambda tr: tr.training is not None, group="training", say_absent=True,
                choices={"mode": LOSS_MODES}))
 

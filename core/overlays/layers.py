@@ -28,6 +28,13 @@ class Heatmap:
     vmax: float = 1.0
     label: str = ""  # what the values are, for the colour bar
     colorbar: bool = True
+    fade: bool = False  # low values fade into the photo (alpha follows the value): a sparse map over the image
+
+
+def fade_alpha(opacity: float) -> np.ndarray:
+    """[256] the alpha (0..1) of each colour-table index of a fading heatmap: the photo shows where the
+    value is low (the window's lookup table and the export blend with this same ramp)."""
+    return float(opacity) * np.sqrt(np.linspace(0.0, 1.0, 256))
 
 
 HALO = (16, 16, 20)  # the dark outline under solid boxes (export and window alike)

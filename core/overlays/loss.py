@@ -42,7 +42,7 @@ def layers(tr, s: dict) -> StageLayers:
     data = np.ascontiguousarray(full[:vh, :vw], np.float32)
     hi = max(float(data.max()) if data.size else 0.0, 1e-12)
     out = [Heatmap(f"loss.objectness.{lvl.name}", data, grid_rect((vh, vw), lvl.stride, T.meta), s["colormap"],
-                   float(s["opacity"]), 0.0, hi, label=f"loss_objectness share per cell, level {lvl.name}" if mode == "share"
+                   float(s["opacity"]), 0.0, hi, fade=True, label=f"loss_objectness share per cell, level {lvl.name}" if mode == "share"
                    else f"objectness BCE, max per cell, level {lvl.name}")]
     roi_loss = r.loss_classifier + r.loss_box_reg
     n = min(int(s["rois"]), len(roi_loss))
@@ -50,7 +50,7 @@ def layers(tr, s: dict) -> StageLayers:
     if n:
         vmax = max(float(roi_loss[top[0]]), 1e-12)
         cols = np.zeros((n, 4), np.uint8)
-        cols[:, :3] = lut(s["colormap"])[np.clip(roi_loss[top] / vmax * 255, 0, 255).astype(int)]
+        cols[:, :3] = lut(s["colormap"])[np.clip(64 + roi_loss[top] / vmax * 191, 0, 255).astype(int)]  # never black
         cols[:, 3] = 255
         labels = [f"loss {roi_loss[j]:.3f}" if k < 10 else "" for k, j in enumerate(top)]
         out.append(Boxes("loss.rois", r.boxes_image[r.sampled[top]], cols, width=2.0, labels=labels,

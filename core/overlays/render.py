@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from core.colormaps import lut
-from core.overlays.layers import HALO, Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text
+from core.overlays.layers import HALO, Boxes, Heatmap, Lines, Picture, Points, Raster, StageLayers, Text, fade_alpha
 from core.overlays.placement import FADED_BACKGROUND, faded_text, ink, labels_of, place
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -81,6 +81,11 @@ def draw_heatmap(canvas, layer: Heatmap) -> None:
     # upsample the 1-channel index (runs of equal cells), then colour with one table lookup
     big = np.repeat(np.repeat(idx, np.bincount(rows, minlength=h), axis=0), np.bincount(cols, minlength=w), axis=1)
     img = cv2.LUT(cv2.merge([big, big, big]), lut(layer.colormap).reshape(256, 1, 3))
+    if layer.fade:  # alpha per pixel from the value: the photo shows through where the map is low
+        dst = canvas[fy:fy + img.shape[0], fx:fx + img.shape[1]]
+        a = fade_alpha(layer.opacity)[big[:dst.shape[0], :dst.shape[1]]][..., None]
+        dst[...] = np.round(dst * (1.0 - a) + img[:dst.shape[0], :dst.shape[1]] * a).astype(np.uint8)
+        return
     _blend_region(canvas, img, fx, fy, layer.opacity)
 
 
@@ -94,7 +99,7 @@ def draw_picture(canvas, layer: Picture) -> None:
 
 
 def _label_scale(canvas) -> float:
-    return float(np.clip(min(canvas.shape[:2]) / 900.0, 0.35, 1.2))
+    return float(np.clip(min(canvas.shape[:2]) / 1300.0, 0.4, 1.0))  # about the window's 9 pt over the photo
 
 
 def _put_label(canvas, text: str, x: float, y: float, colour, scale: float, above: bool = True) -> None:

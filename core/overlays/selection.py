@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.analysis.verdicts import ERROR_RULES
 from core.colormaps import class_colour
 from core.overlays.layers import Boxes, Lines, StageLayers
 from core.tracing.types import STATUS_NAMES, STATUS_WORDS, SUPPRESSED
@@ -137,6 +138,19 @@ def layers(tr, sel: Selection) -> StageLayers:
     return StageLayers("selection", [lines, box_layer], describe(tr, sel))
 
 
+def tide(tr, j: int) -> str:
+    """What final detection ``j`` is against the truth: a true positive, or a false positive of TIDE's
+    type (the rule in words); "" without truth."""
+    dg = getattr(tr, "diagnosis", None)
+    if dg is None or not 0 <= j < len(dg.detections):
+        return ""
+    e = dg.detections[j]
+    if e.error == "tp":
+        return f"; a true positive: it matches truth object {e.truth} (IoU {e.iou:.2f})"
+    near = f"; nearest: truth object {e.truth}, IoU {e.iou:.2f}" if e.truth is not None else ""
+    return f"; a false positive, TIDE type {e.error}: {ERROR_RULES[e.error]}{near}"
+
+
 def describe(tr, sel: Selection) -> str:
     """One line about the selection (the status bar, the inspector)."""
     sel = normalized(tr, sel)
@@ -148,7 +162,7 @@ def describe(tr, sel: Selection) -> str:
     if sel.kind == "detection":
         i = int(d.keep[sel.index])
         return (f"detection {sel.index}: {tr.class_name(int(d.label[i]))} {d.scores[i]:.3f} from {where}, "
-                f"RoI {roi_of(tr, sel)}")
+                f"RoI {roi_of(tr, sel)}{tide(tr, sel.index)}")
     if sel.kind == "candidate":
         i = sel.index
         text = (f"box {i} before NMS: {tr.class_name(int(d.label[i]))} {d.scores[i]:.3f}, "

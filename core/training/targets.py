@@ -217,15 +217,14 @@ def _note(st, m, images, features) -> str:
     why = []
     size, eval_size = tuple(int(v) for v in images.image_sizes[0]), tuple(int(v) for v in st.image_sizes[0])
     if size != eval_size:
-        why.append(f"the transform's training size choice resized the image to {size[1]}x{size[0]} "
+        why.append(f"the training size choice resized it to {size[1]}x{size[0]} "
                    f"(the trace: {eval_size[1]}x{eval_size[0]}, W x H)")
     elif any(not torch.equal(a, b) for a, b in zip(features.values(), st.features.values())):
         bn = sum(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.backbone.modules())
         diff = max(float((a - b).abs().max()) for a, b in zip(features.values(), st.features.values()))
-        why.append(f"{bn} BatchNorm layers of the backbone normalize with this image's own statistics in training "
-                   f"(features up to {diff:.3g} apart)" if bn else f"the backbone computes other features in "
-                   f"training mode (up to {diff:.3g} apart)")
-    return "train-mode features differ from the trace's: " + "; ".join(why) if why else ""
+        why.append(f"{bn} BatchNorm layers use this image's own statistics (up to {diff:.3g} apart)" if bn
+                   else f"the backbone computes others in training mode (up to {diff:.3g} apart)")
+    return "train-mode features differ from the trace's: " + "; ".join(why) if why else ""  # captions and table
 
 
 def _best_gt(gt: torch.Tensor, boxes: torch.Tensor):

@@ -126,13 +126,15 @@ class Training:
             ("ground truth", f"{len(self.gt_boxes)} objects"),
             ("anchors", f"{a['positive']} positive ({a['promoted']} low-quality), {a['negative']} negative, "
                         f"{a['ignored']} ignored"),
-            ("anchor minibatch", f"{a['sampled']} sampled, {a['sampled_positive']} positive ({self.rpn.caption()})"),
+            ("anchor minibatch", f"{a['sampled']} sampled, {a['sampled_positive']} positive"),
+            ("anchor rule", self.rpn.caption()),
             ("rpn proposals", f"{r['proposals']} (training top-n {self.pre_nms_top_n}/{self.post_nms_top_n}) "
                               f"+ {r['gt_appended']} GT"),
-            ("roi minibatch", f"{r['sampled']} sampled, {r['positive']} positive ({self.roi.caption()})"),
+            ("roi minibatch", f"{r['sampled']} sampled, {r['positive']} positive"),
+            ("roi rule", self.roi.caption()),
             *((k, f"{v:.6g}") for k, v in self.losses.items()),
             ("loss total", f"{sum(self.losses.values()):.6g}"),
-            *((("features", self.note),) if self.note else ()),
+            *((("train-mode features", self.note.split(": ", 1)[-1]),) if self.note else ()),
         ]
 
     def for_gt(self, truth_index: int) -> dict:

@@ -13,7 +13,10 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QPushButton, QTreeWidget, QTr
 
 from core.analysis.verdicts import VERDICT_COLOURS
 
-COLUMNS = ("image", "missed", "objects", "lost at")
+COLUMNS = ("image", "missed", "lost at")
+SHORT = {"rpn_missed": "RPN missed", "rpn_suppressed": "RPN NMS", "rpn_cut": "RPN cut", "box_misclassified": "wrong class",
+         "box_low_score": "low score", "box_mislocalized": "box off", "box_suppressed": "box NMS",
+         "box_cut": "past top-n", "box_taken": "taken"}  # the list's words; the verdicts in the tooltip
 EMPTY = ("No analysis open. Run `rcnn-lens analyze IMAGES -o OUT` (or `rcnn-lens compare OUT_A OUT_B -o CMP`), then "
          "File > Open analysis folder… (or `rcnn-lens OUT`).")
 
@@ -39,14 +42,13 @@ class AnalysisPanel(QWidget):
         self.table = QTreeWidget()
         self.table.setObjectName("analysis_table")
         self.table.setRootIsDecorated(False)
-        self.table.setUniformRowHeights(True)
+        self.table.setUniformRowHeights(False)  # "lost at" takes a line per stage
         self.table.setHeaderLabels(list(COLUMNS))
         head = self.table.header()
         head.setStretchLastSection(True)
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        for c in (1, 2):
-            head.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setColumnWidth(0, 130)
+        head.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(0, 110)
         self.table.currentItemChanged.connect(lambda item, _prev: item is not None and self._activated(item))
         self.table.itemActivated.connect(self._activated)  # Enter, or a click on the current row
         lay.addWidget(self.table, 1)
@@ -58,7 +60,7 @@ class AnalysisPanel(QWidget):
         self.analysis, self.comparison = analysis, None
         self.table.clear()
         self.table.setHeaderLabels(list(COLUMNS))
-        self.table.setColumnWidth(0, 130)
+        self.table.setColumnWidth(0, 110)
         self.paths = []
         if analysis is None:
             self.head.setText(EMPTY)
@@ -66,23 +68,15 @@ class AnalysisPanel(QWidget):
         self.head.setText(f"{analysis.folder.name}: {analysis.headline()}")
         self.head.setToolTip(str(analysis.folder))
         for r in analysis.rows:
-            lost = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(r["verdicts"].items(), key=lambda kv: -kv[1])
-                             if k != "detected")
-            it = QTreeWidgetItem([Path(r["image"]).name, str(r["missed"]), str(r["objects"]), lost])
-            it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
-            it.setToolTip(3, lost or "every object detected")  # the column is cut in a narrow dock
-            for c in (1, 2):
-                it.setTextAlignment(c, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            counts = sorted(((k, v) for k, v in r["verdicts"].items() if k != "detected"), key=lambda kv: -kv[1])
+            lost = "\n".join(f"{SHORT.get(k, k)} {v}" for k, v in counts)  # a stage a line: whole in a narrow dock
+            it = QTreeWidgetItem([Path(r["image"]).name, f"{r['missed']} of {r['objects']}", lost])
+            it.setToolTip(2, "; ".join(f"{k}: {v}" for k, v in counts) or "every object detected")
+            it.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if r["missed"]:
                 worst = max((k for k in r["verdicts"] if k != "detected"), key=lambda k: r["verdicts"][k])
-                it.setForeground(1, QBrush(QColor(*_readable(VERDICT_COLOURS[worst]))))
-                f = it.font(1)
-                f.setBold(True)
-                it.setFont(1, f)
-            if r["path"] is None:
-                it.setForeground(0, QBrush(QColor(150, 150, 150)))
-            self.table.addTopLevelItem(it)
-            self.paths.append(r["path"])
+                _emphasize(it, 1, VERDICT_COLOURS[worst])
+            self._add(it, r)
 
     def show_compare(self, cmp) -> None:
         """A compare folder (core.analysis.browse.Comparison): one row per object, the changed first,
@@ -99,17 +93,17 @@ class AnalysisPanel(QWidget):
             it = QTreeWidgetItem([Path(r["image"]).name, f"{r['truth']} {r['name']}",
                                   " -> ".join((v or "none").replace("_", " ") for v in r["verdicts"])])
             it.setToolTip(2, "; ".join(f"{lab}: {v}" for lab, v in zip(labels, r["verdicts"])))
-            it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
             if r["changed"]:
-                last = r["verdicts"][-1]
-                it.setForeground(2, QBrush(QColor(*_readable(VERDICT_COLOURS.get(last, (128, 128, 128))))))
-                f = it.font(2)
-                f.setBold(True)
-                it.setFont(2, f)
-            if r["path"] is None:
-                it.setForeground(0, QBrush(QColor(150, 150, 150)))
-            self.table.addTopLevelItem(it)
-            self.paths.append(r["path"])
+                _emphasize(it, 2, VERDICT_COLOURS.get(r["verdicts"][-1], (128, 128, 128)))
+            self._add(it, r)
+
+    def _add(self, it: QTreeWidgetItem, r: dict) -> None:
+        """A row and its image's path (greyed, with why, when it is not where the analysis found it)."""
+        it.setToolTip(0, r["path"] or f"{r['image']}: not found (moved since the analysis?)")
+        if r["path"] is None:
+            it.setForeground(0, QBrush(QColor(150, 150, 150)))
+        self.table.addTopLevelItem(it)
+        self.paths.append(r["path"])
 
     def mark(self, path: str | None) -> None:
         """Highlight the row of the image shown (if it is one of the analysis)."""
@@ -130,6 +124,14 @@ class AnalysisPanel(QWidget):
             self.object_chosen.emit(i)
         elif 0 <= i < len(self.paths):
             self.chosen.emit(self.paths[i] or self.analysis.rows[i]["image"])
+
+
+def _emphasize(it: QTreeWidgetItem, column: int, rgb) -> None:
+    """A cell in bold, in its verdict's colour."""
+    it.setForeground(column, QBrush(QColor(*_readable(rgb))))
+    f = it.font(column)
+    f.setBold(True)
+    it.setFont(column, f)
 
 
 def _readable(rgb) -> tuple[int, int, int]:

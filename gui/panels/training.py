@@ -7,7 +7,7 @@ of each loss, its positive anchors and its sampled positive RoIs with their loss
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -87,10 +87,12 @@ class TrainingPage(QWidget):
         if abs(self.width() - self._width) > 8 and self.rows:
             self.show_training(*self._shown)  # wrap the values to the new width
 
-    def _wrap(self, text: str) -> str:
-        """Break a value into lines that fit the value column (a tree view does not wrap by itself)."""
+    def _wrap(self, text: str, room: int | None = None) -> str:
+        """Break a value into lines that fit the value column, or ``room`` px (a tree view does not wrap
+        by itself)."""
         fm = self.tree.fontMetrics()
-        room = max(self.width() - self.tree.columnWidth(0) - 36, 120)  # the page's width is right even when hidden
+        if room is None:
+            room = max(self.width() - self.tree.columnWidth(0) - 36, 120)  # the page's width is right even when hidden
         lines, line = [], ""
         for word in text.split(" "):
             trial = f"{line} {word}" if line else word
@@ -130,7 +132,9 @@ class TrainingPage(QWidget):
 
         self.tree.setColumnWidth(0, widest(nodes, 0) + 10)
         for node in nodes:
-            self.tree.addTopLevelItem(self._item(node))
+            item = self._item(node)
+            self.tree.addTopLevelItem(item)
+            self._span(item, 0)
         if index is not None:
             head = self.tree.topLevelItem(self.tree.topLevelItemCount() - 1)
             f = head.font(0)
@@ -145,9 +149,23 @@ class TrainingPage(QWidget):
         name, value, kids = node
         it = QTreeWidgetItem([name, self._wrap(value)])
         it.setToolTip(1, value)
+        it.setData(0, Qt.ItemDataRole.UserRole, (name, value))
         for kid in kids:
             it.addChild(self._item(kid))
         return it
+
+    def _span(self, it: QTreeWidgetItem, depth: int) -> None:
+        """A value that would take more than two lines in its column reads ``name: value`` across the
+        whole width instead (a narrow dock wrapped cells to five lines)."""
+        name, value = it.data(0, Qt.ItemDataRole.UserRole)
+        if it.text(1).count("\n") >= 2:
+            room = max(self.width() - self.tree.indentation() * (depth + 1) - 28, 120)
+            it.setText(0, self._wrap(f"{name}: {value}", room))
+            it.setText(1, "")
+            it.setToolTip(0, value)
+            it.setFirstColumnSpanned(True)
+        for k in range(it.childCount()):
+            self._span(it.child(k), depth + 1)
 
     def _object(self, tr, i: int):
         """(name, value, children) of the selected object's part of the training step."""

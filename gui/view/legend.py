@@ -26,13 +26,14 @@ class ColourBar(QWidget):
         h = QHBoxLayout(self)
         h.setContentsMargins(0, 0, 0, 0)
         h.setSpacing(4)
-        self.name = QLabel(layer.label or layer.name)
-        self.name.setWordWrap(True)
+        self.name = QLabel(layer.label or layer.name)  # one line: the numbers stay beside the ramp
+        self.name.setToolTip(layer.label or layer.name)
         self.lo, self.hi = QLabel(f"{layer.vmin:.3g}"), QLabel(f"{layer.vmax:.3g}")
-        ramp = QLabel()
-        ramp.setPixmap(ramp_pixmap(layer.colormap))
-        for w in (self.name, self.lo, ramp, self.hi):
-            h.addWidget(w)
+        self.ramp = QLabel()
+        self.ramp.setPixmap(ramp_pixmap(layer.colormap))
+        for w in (self.name, self.lo, self.ramp, self.hi):
+            w.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            h.addWidget(w, 0, Qt.AlignmentFlag.AlignVCenter)
         h.addStretch(1)
         self.range = (layer.vmin, layer.vmax)
 
@@ -44,10 +45,9 @@ class Legend(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # captions wrap instead
         self.setFrameShape(QScrollArea.Shape.NoFrame)
-        # a fixed height: a toggle that adds or drops a caption must not resize the view (that would
-        # repaint every cached item and move every label)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(92)
+        # its height is the splitter's (the user drags it; remembered): a toggle that adds or drops a
+        # caption must not resize the view (that would repaint every cached item and move every label)
+        self.setMinimumHeight(48)
         body = QWidget()
         self._lay = QVBoxLayout(body)
         self._lay.setContentsMargins(6, 2, 6, 2)

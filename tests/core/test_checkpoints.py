@@ -350,6 +350,7 @@ def test_hint_names_the_checkpoints_own_model_first(tmp_path):
     (b"\x80\x02}q\x00.", "neither torch's zip format nor its legacy pickle format"),  # "Invalid magic number"
     (b"PK\x03\x04junk", "neither torch's zip format nor its legacy pickle format"),  # miniz's internal error
     (b"", "the file is empty"),  # "EOFError"
+    (b"garbage", "neither torch's zip format nor its legacy pickle format"),  # "Unsupported operand 103"
 ])
 def test_a_file_that_is_no_checkpoint_says_why_in_plain_words(tmp_path, data, reason):
     from core.models import checkpoints

@@ -397,3 +397,21 @@ def test_sizes_read_width_first_and_say_so(alex):
     for stage in ("input", "features", "anchors", "objectness", "rois"):
         cap = layers_for(alex, stage).caption
         assert "(W x H)" in cap, cap
+
+
+def test_a_fading_heatmap_leaves_the_photo_where_its_value_is_low():
+    """The loss map is sparse: where a cell pays nothing the photo shows, where it pays most the colour
+    shows at the stage's opacity (window and export share the alpha ramp)."""
+    from core.colormaps import lut
+    from core.overlays.layers import Heatmap, StageLayers
+    from core.overlays.render import render
+
+    img = np.full((40, 40, 3), 200, np.uint8)
+    data = np.array([[0.0, 1.0]], np.float32)
+    out = render(img, [StageLayers("loss", [Heatmap("h", data, (0, 0, 40, 40), "inferno", 0.7, 0.0, 1.0, fade=True)],
+                                   "")])
+    assert (out[20, 5] == 200).all()  # value 0: the photo
+    top = lut("inferno")[255].astype(float)
+    np.testing.assert_allclose(out[20, 35], np.round(200 * 0.3 + top * 0.7), atol=1)
+    plain = render(img, [StageLayers("f", [Heatmap("h", data, (0, 0, 40, 40), "inferno", 0.7, 0.0, 1.0)], "")])
+    assert not (plain[20, 5] == 200).all()  # an ordinary heatmap covers the photo everywhere

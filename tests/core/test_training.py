@@ -324,8 +324,8 @@ TINY = __import__("pathlib").Path(__file__).with_name("tiny_models.py")
 
 @pytest.mark.parametrize("builder, note", [
     ("tiny_frozen_bn", ""),  # FrozenBatchNorm2d: training mode computes the eval features
-    ("tiny_faster_rcnn", "BatchNorm layers of the backbone normalize with this image's own statistics"),
-    ("tiny_multiscale", "the transform's training size choice resized the image to"),
+    ("tiny_faster_rcnn", "BatchNorm layers use this image's own statistics"),
+    ("tiny_multiscale", "the training size choice resized it to"),
 ])
 def test_the_training_step_of_builders_with_frozen_trainable_batchnorm_and_several_sizes(builder, note):
     model = core.load_model(f"{TINY}:{builder}", weights="random:2")
@@ -341,7 +341,7 @@ def test_the_training_step_of_builders_with_frozen_trainable_batchnorm_and_sever
         sizes.add(t.meta.resized_size)
         want = note
         if builder == "tiny_multiscale" and t.meta.resized_size == tr.meta.resized_size:
-            want = "BatchNorm layers of the backbone"  # the eval size drawn: only BatchNorm tells them apart
+            want = "BatchNorm layers use this image"  # the eval size drawn: only BatchNorm tells them apart
         assert (want in t.note) if want else t.note == ""
     if builder == "tiny_multiscale":  # the seed draws the size; the trace (eval) takes the last one
         assert len(sizes) > 1 and tr.meta.resized_size in sizes
@@ -390,7 +390,7 @@ def test_the_demo_backbone_trains_with_batch_statistics_and_every_buffer_comes_b
     for k, v in m.state_dict().items():  # running statistics and num_batches_tracked included
         assert torch.equal(v, before[k]), k
     assert_same_step(t, model, scene.image, truth, 7)
-    assert "BatchNorm layers of the backbone" in t.note and "features" in dict(t.table())
+    assert "BatchNorm layers use this image's own statistics" in t.note and "train-mode features" in dict(t.table())
 
 
 def test_a_box_that_collapses_when_resized_is_refused_naming_the_object():

@@ -76,6 +76,17 @@ def test_status_messages_and_the_hover_readout_show_together(make_window, scenes
     assert win.status.message.isVisible() and win.status.readout.isVisible()
     assert win.status.message.text().startswith("exported") and win.status.readout.text().startswith("x ")
     assert win.status.message.geometry().right() <= win.status.readout.geometry().left()
+    # a long message and a long readout each keep to their part, drawn whole or ending in "…"
+    win.say("exported " + "a-very-long-folder-name/" * 12 + "scene.png and its .json sidecar")
+    for part in (win.status.message, win.status.readout):
+        fm = part.fontMetrics()
+        assert fm.horizontalAdvance(part.shown()) <= part.width(), part.objectName()
+    assert win.status.message.shown().endswith("…") and win.status.message.toolTip().endswith("sidecar")
+    assert win.status.message.geometry().right() <= win.status.readout.geometry().left()
+    # paging to another image: the readout of the last one goes
+    win.files.step(1)
+    qtbot.waitUntil(lambda: win.state.image_path != scenes[0], timeout=10_000)
+    assert win.status.readout.text() == ""
 
 
 def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
@@ -110,13 +121,19 @@ def test_engine_death_is_said_and_a_restart_reloads_and_retraces(make_window, sc
     os.kill(old, signal.SIGKILL)
     qtbot.waitUntil(lambda: win.messages.isVisible() and "engine stopped" in win.messages.text.text(), timeout=10_000)
     assert "killed by signal 9" in win.messages.text.text()
+    assert "in progress" not in win.messages.text.text()  # it was idle: nothing was lost
     assert not win.busy.isVisible() and not win.session.busy
     assert win.messages.button.isVisible() and win.messages.button.text() == "Restart engine"
+    win.messages.dismiss()
+    win.files.step(1)  # PageDown with no engine: said again, with the way out; no busy bar that never ends
+    qtbot.waitUntil(lambda: win.messages.isVisible(), timeout=5000)
+    assert "not running" in win.messages.text.text() and not win.session.busy and not win.busy.isVisible()
+    assert win.messages.button.text() == "Restart engine"
     qtbot.mouseClick(win.messages.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.engine.pid != old and win.engine.is_alive())
     prev = win.state.trace
     qtbot.waitUntil(lambda: win.state.trace is not prev and win.settled, timeout=90_000)
-    assert win.state.trace.meta.name == scenes[0] and "features" in win.view.layers
+    assert win.state.trace.meta.name == win.state.image_path and "features" in win.view.layers
 
 
 def test_the_wheel_scrolls_the_stage_panel_and_never_changes_a_setting_under_the_mouse(qtbot):
@@ -150,3 +167,72 @@ def test_the_wheel_scrolls_the_stage_panel_and_never_changes_a_setting_under_the
     qtbot.waitUntil(combo.hasFocus)
     wheel(combo)
     assert combo.currentIndex() != before and sent
+
+
+def test_a_layout_saved_on_a_large_screen_folds_into_one_column_at_1024x700(make_window, scenes, qtbot, qsettings):
+    """Three columns saved at 1920x1080 leave a 370 px view at 1024x700: the docks fold into one
+    tabbed column and the view gets the room."""
+    big = make_window([scenes[0]], size=(1920, 1080))
+    wait_trace(qtbot, big, scenes[0])
+    from PySide6.QtCore import Qt
+
+    big.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, big.docks["inspector"])  # three columns
+    big.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, big.docks["truth"])
+    areas = {big.dockWidgetArea(d) for d in big.docks.values() if d.isVisibleTo(big)}
+    assert len(areas) == 2
+    big.close()  # the layout is saved
+    win = make_window([scenes[0]], size=(1024, 700))
+    wait_trace(qtbot, win, scenes[0])
+    qtbot.waitUntil(lambda: win.view.width() >= 560, timeout=5000)
+    shown = [d for d in win.docks.values() if d.isVisibleTo(win)]
+    assert len({win.dockWidgetArea(d) for d in shown}) == 1
+    win.resize(1920, 1000)  # growing again keeps the user's one column (nothing moves by itself)
+    win.resize(900, 650)
+    qtbot.wait(400)
+    assert win.view.width() >= 450
+
+
+def test_the_legend_holds_two_stages_whole_and_a_colour_bar_reads_on_one_line(make_window, scenes, qtbot):
+    """At 1024x700 the features' caption with its colour bar and the detections' caption show without
+    scrolling; each colour bar's numbers sit beside its ramp (0 was wrapped under it); a toggle leaves
+    the view's height alone (the user sets the legend's with the splitter)."""
+    win = make_window([scenes[0]], size=(1024, 700))
+    wait_trace(qtbot, win, scenes[0])
+    view_h = win.view.height()
+    win.state.set_visible("features", True)
+    wait_settled(qtbot, win)
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    lg = win.legend
+    assert lg.verticalScrollBar().maximum() == 0, lg.widget().sizeHint().height()  # no scrolling for two stages
+    from gui.view.legend import ColourBar
+
+    bar = next(b for b in lg.findChildren(ColourBar) if b.isVisibleTo(lg))
+    ramp = bar.ramp.geometry()
+    for label in (bar.lo, bar.hi):
+        g = label.geometry()
+        assert ramp.top() <= g.center().y() <= ramp.bottom() + 1, (label.text(), g, ramp)  # on the ramp's line
+    assert bar.lo.geometry().right() <= ramp.left() and bar.hi.geometry().left() >= ramp.right()
+    assert win.view.height() == view_h
+
+
+def test_the_training_tab_reads_at_1024x700_without_cells_of_many_lines(make_window, qtbot):
+    from core.paths import DEMO_IMAGES
+
+    scene = str(DEMO_IMAGES / "scene_1.png")
+    win = make_window([scene], size=(1024, 700))
+    wait_trace(qtbot, win, scene)
+    page = win.inspector.training
+    win.docks["inspector"].show()
+    win.docks["inspector"].raise_()
+    win.inspector.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.isVisible() and page.tree.topLevelItemCount() > 0)
+    page.show_training(win.state.trace, None)
+    texts = [page.tree.topLevelItem(k).text(c) for k in range(page.tree.topLevelItemCount()) for c in (0, 1)]
+    assert all(t.count("\n") <= 2 for t in texts), [t for t in texts if t.count("\n") > 2]
+    assert any(t.startswith("train-mode features") for t in texts)
+    fm = page.tree.fontMetrics()
+    for t in texts:
+        for line in t.split("\n"):
+            assert fm.horizontalAdvance(line) <= page.tree.viewport().width(), line

@@ -32,7 +32,7 @@ class FakeEngine(QObject):
     """Records what the dialog asks; the test answers as the engine would."""
 
     replied = Signal(str, int, object)
-    died = Signal(str)
+    died = Signal(str, bool)
 
     def __init__(self):
         super().__init__()

@@ -214,8 +214,16 @@ def test_an_analysis_folder_opens_sorted_and_a_click_opens_its_image(make_window
     tr = wait_trace(qtbot, win, first)
     b = win.truth_side.browser
     assert b.paths == [str((tmp_path / r["image"]).resolve()) for r in rows]
-    assert [b.table.topLevelItem(k).text(1) for k in range(len(rows))] == [str(r["missed"]) for r in rows]
+    assert [b.table.topLevelItem(k).text(1) for k in range(len(rows))] == [f"{r['missed']} of {r['objects']}"
+                                                                          for r in rows]
     assert win.docks["analysis"].isVisible()
+    # "lost at" reads whole in the dock: a line per stage, each line within the column, the row tall enough
+    fm = b.table.fontMetrics()
+    for k in range(len(rows)):
+        item = b.table.topLevelItem(k)
+        lines = item.text(2).split("\n")
+        assert all(fm.horizontalAdvance(t) <= b.table.columnWidth(2) - 8 for t in lines), lines
+        assert b.table.visualItemRect(item).height() >= len(lines) * fm.height() - 2
     # the image with its truth (from the annotations the analysis recorded) and the same verdicts
     assert tr.truth is not None and Path(tr.truth.source).name == "instances.json"
     assert tr.params["box_score_thresh"] == 0.995
@@ -316,3 +324,21 @@ def test_export_shows_the_lost_objects_path_the_window_draws(make_window, qtbot,
     plain = tmp_path / "plain.png"
     assert win.actions_.export_to(str(plain))
     assert not np.array_equal(cv2.imread(str(plain))[:a.shape[0] // 2], a[:a.shape[0] // 2])  # the path was drawn
+
+
+def test_a_clicked_false_positive_shows_its_tide_type_in_the_inspector(make_window, qtbot):
+    from core.analysis.verdicts import ERROR_RULES
+    from core.overlays.selection import Selection
+
+    win = make_window([SCENE_1])
+    wait_trace(qtbot, win, SCENE_1)
+    win.state.set_param("box_score_thresh", 0.02)  # low-scoring boxes: false positives among them
+    qtbot.waitUntil(lambda: win.state.trace.params["box_score_thresh"] == 0.02 and win.settled, timeout=60_000)
+    dg = win.state.trace.diagnosis
+    fp = next(d for d in dg.detections if d.error != "tp")
+    tp = next(d for d in dg.detections if d.error == "tp")
+    win.state.select(Selection("detection", fp.index))
+    qtbot.waitUntil(lambda: "TIDE type" in win.inspector.selection.text())
+    assert f"a false positive, TIDE type {fp.error}: {ERROR_RULES[fp.error]}" in win.inspector.selection.text()
+    win.state.select(Selection("detection", tp.index))
+    qtbot.waitUntil(lambda: "a true positive" in win.inspector.selection.text())
