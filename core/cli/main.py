@@ -12,6 +12,7 @@ import sys
 import time
 
 from core.cli import analyze as analyze_cmd
+from core.cli import anchors as anchors_cmd
 from core.cli import export as export_cmd
 from core.cli.options import (
     add_model_options,
@@ -106,10 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_download)
     export_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
+    anchors_cmd.add_parser(sub)
     return ap
 
 
-COMMANDS = ("trace", "models", "download", "export", "analyze")
+COMMANDS = ("trace", "models", "download", "export", "analyze", "anchors")
 
 
 def main(argv: list[str] | None = None) -> int:
