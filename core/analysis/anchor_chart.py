@@ -48,7 +48,7 @@ def _shapes(ax, cov, title: str, marker: str, colour) -> None:
     for i, m in enumerate(MATCHES):
         sel = o == i
         if sel.any():
-            ax.scatter(wh[sel, 0], wh[sel, 1], s=9 if m == "strong" else 16, color=COLOURS[m], alpha=0.7,
+            ax.scatter(wh[sel, 0], wh[sel, 1], s=14 if m == "strong" else 24, color=COLOURS[m], alpha=0.7,
                        linewidths=0, zorder=2 + i, label=f"{m} ({int(sel.sum())})")
     a = anchor_shapes(cov.config)
     ax.scatter(a[:, 0], a[:, 1], marker=marker, s=70, color=colour, linewidths=1.8, zorder=6,
@@ -105,7 +105,7 @@ def draw(fit, path=None) -> bytes:
     handles = [Patch(color=COLOURS[m], label=MEANING[m].format(fg=fg)) for m in MATCHES]
     handles += [Patch(facecolor="white", edgecolor="0.3", label="model's anchors"),
                 Patch(facecolor="white", edgecolor="0.3", hatch="//", label="suggested anchors")]
-    ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.95)
+    fig.legend(handles=handles, fontsize=9, loc="outside lower center", ncol=5, frameon=False)
     _shapes(fig.add_subplot(grid[1, 0]), cur, "The model's anchors (x) and the objects, by how they end up",
             "x", "black")
     _shapes(fig.add_subplot(grid[1, 1]), sug, "The suggested anchors (+) and the same objects", "+", "#1f4fd6")

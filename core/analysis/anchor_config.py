@@ -41,11 +41,11 @@ class AnchorConfig:
 
     def paste(self) -> str:
         """The line to paste into a model's builder."""
-        def tup(xs):
-            inner = ", ".join(repr(_num(x)) if not isinstance(x, tuple) else tup(x) for x in xs)
+        def tup(xs, num):
+            inner = ", ".join(repr(num(x)) if not isinstance(x, tuple) else tup(x, num) for x in xs)
             return f"({inner},)" if len(xs) == 1 else f"({inner})"
 
-        return f"AnchorGenerator(sizes={tup(self.sizes)}, aspect_ratios={tup(self.aspect_ratios)})"
+        return f"AnchorGenerator(sizes={tup(self.sizes, _num)}, aspect_ratios={tup(self.aspect_ratios, float)})"
 
     def text(self) -> tuple[str, str]:
         """(sizes, ratios) as the app's fields show them: levels separated by ``/``."""

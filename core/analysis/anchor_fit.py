@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.models.detection.transform import resize_boxes
 
 from core.analysis.anchor_config import AnchorConfig
 from core.analysis.anchor_coverage import Judge, cap_of, image_counts, objects, totals
-from core.analysis.anchor_match import Geometry, config_of, generator_of
+from core.analysis.anchor_match import Geometry, config_of, generator_of, geometry_of
 from core.analysis.anchor_search import free, split, suggest
 from core.errors import LensError
 
@@ -58,18 +57,6 @@ def geometry(module, shapes: Shapes, rgb: np.ndarray, truth, name: str) -> Geome
     size = tuple(int(v) for v in images.image_sizes[0])
     batch = (int(images.tensors.shape[-2]), int(images.tensors.shape[-1]))
     return geometry_of(name, tuple(int(v) for v in rgb.shape[:2]), size, batch, shapes(batch), truth)
-
-
-def geometry_of(name, original_size, image_size, batch_size, grids, truth) -> Geometry:
-    """The objects RPN training sees: every annotated object but crowd regions (the RPN does not
-    look at classes, so a class the model lacks counts), resized as the transform resizes targets."""
-    keep = np.nonzero(~np.asarray(truth.crowd, bool))[0] if truth is not None else np.zeros(0, np.int64)
-    boxes = truth.boxes[keep] if truth is not None else np.zeros((0, 4), np.float32)
-    b = resize_boxes(torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4), list(original_size),
-                     list(image_size)).numpy()
-    names = tuple(truth.names[int(i)] for i in keep) if truth is not None else ()
-    return Geometry(str(name), tuple(original_size), tuple(image_size), tuple(batch_size), tuple(grids),
-                    b.astype(np.float32), keep.astype(np.int64), names)
 
 
 @dataclass
@@ -117,7 +104,7 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
     cur_held = held(model_cfg, gen) if held else None
     sug_all, sug_held = everything(found.config), held(found.config) if held else None
     report = {
-        "images": len(geometries), "objects": sum(len(g) for g in geometries),
+        "images": len(geometries), "object_count": sum(len(g) for g in geometries),
         "model": loaded.name, "weights": loaded.weights,
         "matcher": {"fg_iou_thresh": float(rpn.proposal_matcher.high_threshold),
                     "bg_iou_thresh": float(rpn.proposal_matcher.low_threshold),

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
 from core.analysis.anchor_config import AnchorConfig
 from core.analysis.anchor_evidence import overlap_iou
+from core.analysis.anchor_types import MATCHES
 from core.errors import LensError
 
-MATCHES = ("strong", "rescued", "starved")
 _OWN = ("forward", "grid_anchors", "generate_anchors", "set_cell_anchors", "num_anchors_per_location")
 
 
@@ -68,6 +69,18 @@ class Geometry:
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+
+def geometry_of(name, original_size, image_size, batch_size, grids, truth) -> Geometry:
+    """The objects RPN training sees: every annotated object but crowd regions (the RPN does not
+    look at classes, so a class the model lacks counts), resized as the transform resizes targets."""
+    keep = np.nonzero(~np.asarray(truth.crowd, bool))[0] if truth is not None else np.zeros(0, np.int64)
+    boxes = truth.boxes[keep] if truth is not None else np.zeros((0, 4), np.float32)
+    b = resize_boxes(torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4), list(original_size),
+                     list(image_size)).numpy()
+    names = tuple(truth.names[int(i)] for i in keep) if truth is not None else ()
+    return Geometry(str(name), tuple(original_size), tuple(image_size), tuple(batch_size), tuple(grids),
+                    b.astype(np.float32), keep.astype(np.int64), names)
 
 
 @torch.inference_mode()

@@ -21,7 +21,7 @@ def _bar(total=None, desc=""):
 def table(report: dict) -> str:
     """What ``anchors`` prints: the configurations side by side, then the line to paste."""
     t = report["totals"]["all"]
-    rows = [f"{report['images']} images, {report['objects']} objects; the RPN's Matcher: IoU >= "
+    rows = [f"{report['images']} images, {report['object_count']} objects; the RPN's Matcher: IoU >= "
             f"{report['matcher']['fg_iou_thresh']:g} positive, < {report['matcher']['bg_iou_thresh']:g} negative"
             + (", best-match rule on" if report["matcher"]["allow_low_quality_matches"] else ""),
             f"judged ({'--sizes/--ratios' if report['judged']['what_if'] else 'the model'}): strong "

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from core.analysis.anchor_config import AnchorConfig
 from core.demo.model import DEFAULT_CONFIG, build_shapes_model
-from core.errors import LensError
 from core.demo.shapes import CLASSES, make_scene, scene_rng
+from core.errors import LensError
 
 FORMAT = "rcnn-lens-checkpoint/1"
 
@@ -66,7 +66,7 @@ def anchor_config(args, levels: int):
             block = data[args.anchors_key]
             return AnchorConfig.of(block["sizes"], block["aspect_ratios"], levels, args.anchors)
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise LensError(args.anchors, f"cannot read its {args.anchors_key!r} anchors ({type(err).__name__}: {err})")
+            raise LensError(args.anchors, f"cannot read its {args.anchors_key!r} anchors ({type(err).__name__}: {err})") from None
     if args.sizes or args.ratios:
         sizes = args.sizes or " / ".join(",".join(str(s) for s in lvl) for lvl in DEFAULT_CONFIG["anchor_sizes"])
         ratios = args.ratios or ",".join(str(r) for r in DEFAULT_CONFIG["aspect_ratios"])
