@@ -15,6 +15,8 @@ ABOUT = ("Edit the anchors and Apply: the Anchors and Anchor targets stages redr
 MEANING = ("strong: an anchor at IoU >= the RPN's positive threshold; rescued: positive only by the best-match "
            "rule; starved: no positive anchor (its best went to another object)")
 
+RATIOS_TIP = "aspect ratios h/w, torchvision's convention: the same on every level, or per level separated by /"
+
 
 class AnchorPanel(QWidget):
     applied = Signal(str, str)  # sizes ("16, 24 / 32, 48 / ..."), ratios ("0.5, 1, 2")
@@ -31,10 +33,6 @@ class AnchorPanel(QWidget):
         lay.addLayout(self.form)
         self.sizes: list[QLineEdit] = []
         self.ratios = QLineEdit()
-        self.ratios.setObjectName("anchor_ratios")
-        self.ratios.setToolTip("aspect ratios h/w, torchvision's convention: the same on every level, or per level "
-                               "separated by /")
-        self.ratios.returnPressed.connect(self._apply)
         buttons = QHBoxLayout()
         self.apply_button = QPushButton("Apply")
         self.apply_button.setObjectName("anchor_apply")
@@ -67,7 +65,7 @@ class AnchorPanel(QWidget):
     def show_state(self, levels, sizes: str, ratios: str, summary: str, paste: str, active: bool) -> None:
         """``levels``: (name, stride) per level of the trace; the fields' text; what it does to this image."""
         levels = tuple(levels)
-        if levels != self._levels:
+        if levels and levels != self._levels:  # another model's levels (no trace: keep the fields)
             while self.form.rowCount():
                 self.form.removeRow(0)
             self.sizes = []
@@ -78,8 +76,9 @@ class AnchorPanel(QWidget):
                 w.returnPressed.connect(self._apply)
                 self.form.addRow(f"level {name} (stride {stride})", w)
                 self.sizes.append(w)
-            self.ratios = QLineEdit(self.ratios.text())
+            self.ratios = QLineEdit(ratios)
             self.ratios.setObjectName("anchor_ratios")
+            self.ratios.setToolTip(RATIOS_TIP)
             self.ratios.returnPressed.connect(self._apply)
             self.form.addRow("aspect ratios h/w", self.ratios)
             self._levels = levels
@@ -95,4 +94,4 @@ class AnchorPanel(QWidget):
         f.setBold(active)
         self.summary.setFont(f)
         self.reset_button.setEnabled(active)
-        self.setEnabled(bool(levels))
+        self.setEnabled(bool(self._levels))
