@@ -49,10 +49,11 @@ class AnchorSide(QObject):
         except LensError as err:
             self.win.show_error(str(err))
             return
-        if cfg is not None:  # show what changed: the anchors, and the labels where there is truth
+        if cfg is not None:  # show what changed: the anchors, and where there is truth the positive anchors
             s = self.win.state
             s.set_visible("anchors", True)
-            if s.trace is not None and s.trace.training is not None:
+            if s.trace is not None and s.trace.training is not None and not s.visible.get("anchor_targets"):
+                s.set_setting("anchor_targets", "show", "positive")
                 s.set_visible("anchor_targets", True)
 
     def _request(self, cfg) -> None:
@@ -73,5 +74,5 @@ class AnchorSide(QObject):
         summary = st.summary()
         self.panel.show_state(levels, sizes, ratios, summary, w.paste if w is not None else "", w is not None)
         obj = st.object_line(self.win.state.gt.object)
-        self.truth_line.setText(f"what-if {summary}" + (f"; {obj}" if obj else ""))
+        self.truth_line.setText(f"anchor what-if: {summary}" + (f"; {obj}" if obj else ""))
         self.truth_line.setVisible(w is not None)

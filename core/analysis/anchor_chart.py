@@ -42,7 +42,15 @@ def _bars(ax, cur: list, sug: list, title: str, xlabel: str) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def _shapes(ax, cov, title: str, marker: str, colour) -> None:
+def _limits(*covs) -> tuple[float, float]:
+    """Shared axis limits of the shape panels: every object and every anchor of both."""
+    vals = [box_shapes(c.geometries).ravel() for c in covs] + [anchor_shapes(c.config).ravel() for c in covs]
+    v = np.concatenate(vals)
+    v = v[v > 0]
+    return (max(float(v.min()) * 0.7, 1.0), float(v.max()) * 1.4) if len(v) else (8.0, 512.0)
+
+
+def _shapes(ax, cov, title: str, marker: str, colour, lims) -> None:
     wh = box_shapes(cov.geometries)
     o = cov.outcomes
     for i, m in enumerate(MATCHES):
@@ -55,12 +63,12 @@ def _shapes(ax, cov, title: str, marker: str, colour) -> None:
                label=f"anchor shapes ({len(a)})")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    lo = max(min(wh.min() if len(wh) else 8, a.min()) * 0.7, 1)
-    hi = max(wh.max() if len(wh) else 64, a.max()) * 1.4
-    for r in (0.5, 1, 2):  # h/w guides
+    lo, hi = lims
+    for r in (0.5, 1, 2):  # h/w guides, labelled where they leave the plot
         ax.plot([lo, hi], [lo * r, hi * r], color="0.8", lw=0.8, zorder=1)
-        ax.text(hi / 1.15, min(hi * r, hi) / 1.15 if r <= 1 else hi / 1.15, f"h/w={r:g}", fontsize=7,
-                color="0.5", ha="right", va="top") if r == 1 else None
+        x = hi / 1.3 if r <= 1 else hi / 1.3 / r
+        ax.text(x, x * r, f"h/w={r:g}", fontsize=7, color="0.45", ha="center", va="bottom", rotation=45,
+                rotation_mode="anchor", zorder=1)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
@@ -106,9 +114,10 @@ def draw(fit, path=None) -> bytes:
     handles += [Patch(facecolor="white", edgecolor="0.3", label="model's anchors"),
                 Patch(facecolor="white", edgecolor="0.3", hatch="//", label="suggested anchors")]
     fig.legend(handles=handles, fontsize=9, loc="outside lower center", ncol=5, frameon=False)
+    lims = _limits(cur, sug)
     _shapes(fig.add_subplot(grid[1, 0]), cur, "The model's anchors (x) and the objects, by how they end up",
-            "x", "black")
-    _shapes(fig.add_subplot(grid[1, 1]), sug, "The suggested anchors (+) and the same objects", "+", "#1f4fd6")
+            "x", "black", lims)
+    _shapes(fig.add_subplot(grid[1, 1]), sug, "The suggested anchors (+) and the same objects", "+", "#1f4fd6", lims)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     data = buf.getvalue()

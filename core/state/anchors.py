@@ -14,6 +14,8 @@ from core.analysis.anchor_types import MATCHES
 from core.state.events import Events
 
 EVENTS = ("request", "changed")
+HINT = ("the model's own anchors. Apply other sizes or ratios to see how this image's objects end up: strong, "
+        "rescued or starved, with the model's anchors and with yours")
 
 
 def model_config(tr) -> AnchorConfig | None:
@@ -71,9 +73,9 @@ class AnchorWhatIfState:
         tr = self.trace
         w = getattr(tr, "anchor_whatif", None) if tr is not None else None
         if w is None:
-            return "the model's anchor generator" if self.config is None else "computing the what-if…"
+            return (HINT if self.config is None else "computing the what-if…")
         line = w.line()
-        return f"anchors {line}" if line else "no truth for this image: no counts"
+        return f"this image, model's anchors -> these: {line}" if line else "no truth for this image: no counts"
 
     def object_line(self, index: int | None) -> str:
         """One object's match before -> after (""  without a what-if or for an object left out)."""
