@@ -66,7 +66,9 @@ def run(args) -> int:
 
         open_annotations(args.annotations)  # a bad file: one line before the model loads
     loaded = load(args)
-    anchor_fit.generator_of(loaded.module, loaded.name)
+    gen = anchor_fit.generator_of(loaded.module, loaded.name)
+    if config is not None:  # before reading the images (the feature maps are checked again then)
+        config.check(len(gen.cell_anchors), "--sizes/--ratios")
     quiet = args.quiet
     geoms, bad = anchor_fit.read(loaded, paths, args.annotations, anchor_fit.log,
                                  None if quiet else (lambda ps: _iter(ps, _bar(len(ps), "images"))))
