@@ -49,6 +49,9 @@ class AnchorSide(QObject):
         except LensError as err:
             self.win.show_error(str(err))
             return
+        if (self.win.last_error or "").startswith("anchor what-if"):  # our own earlier complaint: answered
+            self.win.messages.dismiss()
+            self.win.last_error = None
         if cfg is not None:  # show what changed: the anchors, and where there is truth the positive anchors
             s = self.win.state
             s.set_visible("anchors", True)

@@ -60,6 +60,10 @@ def test_what_if_panel(make_window, qtbot, tmp_path):
     panel.sizes[1].setText("48, -80")
     panel.apply_button.click()
     assert "not a positive number" in win.last_error and win.state.trace.anchor_whatif is not None
+    assert win.messages.isVisible()
+    panel.sizes[1].setText("48, 80")
+    panel.apply_button.click()  # corrected: the complaint goes
+    assert not win.messages.isVisible() and win.last_error is None
     # Reset: the model's generator, in the fields too
     panel.reset_button.click()
     qtbot.waitUntil(lambda: win.state.trace.anchor_whatif is None and win.settled, timeout=60_000)
