@@ -120,9 +120,11 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
     }
     report["suggested"]["fit"] = {"strong_share": round(found.fit_key[0], 6), "mean_positives": round(found.fit_key[1], 4)}
     out = Fit(report, current=current_all, suggested_all=sug_all, current_held=cur_held, suggested_held=sug_held)
+    chosen = None
     if free_trials:
         chosen, tried = free(fitting, model_cfg, seed, free_trials,
                              None if bar is None else (lambda t: bar(trials + t)))
+    if chosen is not None:
         f_all = everything(chosen.config)
         report["free"] = {**_judged(f_all, held(chosen.config) if held else None),
                           "note": "another number of anchors per location: the RPN head's convolutions change "

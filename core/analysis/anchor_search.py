@@ -97,8 +97,9 @@ def _mutate(cfg: AnchorConfig, rng: np.random.Generator, shared: bool) -> Anchor
 
 
 def evolve(judge: Judge, seeds, trials: int, rng: np.random.Generator, shared: bool,
-           progress: Callable[[int], None] | None = None) -> Found:
-    """The best of ``seeds``, then ``trials`` (1+1) mutation steps from it; ties keep the earlier."""
+           progress: Callable[[int], None] | None = None) -> Found | None:
+    """The best of ``seeds``, then ``trials`` (1+1) mutation steps from it; ties keep the earlier
+    (None when no seed was usable)."""
     best, best_key, done = None, None, 0
     seen: dict = {}
 
@@ -114,6 +115,8 @@ def evolve(judge: Judge, seeds, trials: int, rng: np.random.Generator, shared: b
             k = score(cfg)
             if best_key is None or k > best_key:
                 best, best_key = cfg, k
+    if best is None:
+        return None
     for t in range(trials):
         cand = _mutate(best, rng, shared)
         if cand is not None:
@@ -174,8 +177,11 @@ def free(judge: Judge, current: AnchorConfig, seed: int = 0, trials: int = 100, 
         rng = np.random.default_rng([seed, i + 1])
         shared = current.shared_ratios()
         seeds = [_reshape(current, st), kmeans_seed(st, shared, box_shapes(judge.geometries), rng)]
-        found.append(evolve(judge, seeds, trials, rng, shared,
-                            None if progress is None else (lambda t, i=i: progress(i * trials + t))))
+        f = evolve(judge, seeds, trials, rng, shared, None if progress is None else (lambda t, i=i: progress(i * trials + t)))
+        if f is not None:
+            found.append(f)
+    if not found:
+        return None, []
     top = max(f.fit_key[0] for f in found)
     close = [f for f in found if f.fit_key[0] >= top - tie]
     return min(close, key=lambda f: (sum(f.config.per_location()), -f.fit_key[0], -f.fit_key[1])), found

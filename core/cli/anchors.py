@@ -37,6 +37,10 @@ def table(report: dict) -> str:
         rows.append(f"{key:<10} {'/'.join(str(n) for n in sorted(set(c['per_location']))):>8} "
                     f"{c['strong_share']:>8.1%} {share:>16} {h.get('starved', '-'):>8} "
                     f"{h.get('mean_positives') if h.get('mean_positives') is not None else '-':>10}")
+    ch, sh = (report["current"]["held_out"] or {}).get("strong_share"), (report["suggested"]["held_out"] or {}).get(
+        "strong_share")
+    if ch is not None and sh is not None and sh <= ch:
+        rows.append("the suggestion does not raise the strong share on the held-out images: keep the model's anchors")
     rows.append(f"suggested (the RPN head still loads): {report['suggested']['paste']}")
     if "free" in report:
         rows.append(f"free (the RPN head needs training): {report['free']['paste']}")
