@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.set_postfix(loss=f"{smooth:.3f}", lr=f"{lr:.1e}")
             log.writerow([step, f"{lr:.6g}", f"{value:.5f}",
-                          *(f"{float(losses[k]):.5f}" for k in ("loss_classifier", "loss_box_reg",
+                          *(f"{float(losses[k].detach()):.5f}" for k in ("loss_classifier", "loss_box_reg",
                                                                  "loss_objectness", "loss_rpn_box_reg")),
                           f"{time.time() - started:.1f}"])
             if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
