@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,6 @@ class Fit:
     """What ``fit`` found (also written to anchors.json)."""
 
     report: dict
-    unreadable: list = field(default_factory=list)
     current: object = None  # Coverage of the model's configuration on every image
     suggested_all: object = None  # of the suggestion on every image
     current_held: object = None  # of the model's configuration on the held-out half (None: nothing held out)
