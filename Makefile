@@ -29,7 +29,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m tests.bench
 
 train: $(STAMP)
-	$(BIN)/python -m core.demo.train --out assets/demo_shapes.pt
+	$(BIN)/python -m core.demo.train --out assets/demo_shapes.pt $(TRAIN_ARGS)
 
 eval: $(STAMP)
 	$(BIN)/python -m core.demo.evaluate --weights demo --out assets/demo_eval.json

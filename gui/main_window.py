@@ -17,6 +17,7 @@ from core.state.app_state import LensState
 from core.tracing.images import IMAGE_SUFFIXES
 
 from .actions import Actions
+from .anchor_side import AnchorSide
 from .builder import StageBuilder
 from .files import Images, folder_images, resolve
 from .layout import furnish, menus, one_column
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.actions_ = Actions(self, s, self.persist, self.say, self.show_error, self.session.fetch)
         furnish(self)
         self.truth_side = TruthSide(self, annotations, seed, analysis)  # its docks before the layout is restored
+        self.anchor_side = AnchorSide(self)  # the Anchor what-if dock
         self.builder = StageBuilder(s, self.view, self.legend, self.session.fetch, lambda m: self.say(m, 10000), self)
         menus(self)
         self.persist.restore_window(self)
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self._fold.timeout.connect(lambda: one_column(self))
         self._wire()
         self.truth_side.wire()
+        self.anchor_side.wire()
         self.stages.show_state(s)
         if problem:
             QTimer.singleShot(0, lambda: self.show_error(problem))

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.engine.protocol import Channel, ProtocolError
 
-GROUP = {"load": "model", "trace": "trace", "retrace": "trace", "truth": "trace"}  # the busy indicator waits for these
+GROUP = {"load": "model", "trace": "trace", "retrace": "trace", "truth": "trace", "anchors": "trace"}  # the busy indicator waits for these
 
 
 class _Bridge(QObject):
@@ -149,6 +149,10 @@ class EngineClient(QObject):
 
     def retrace(self, params: dict) -> int:
         return self._put("retrace", "retrace", {"params": dict(params)}, "trace")
+
+    def anchors(self, body: dict) -> int:
+        """The current trace with a hypothetical anchor generator, or the model's (core.engine.anchor_handlers)."""
+        return self._put("anchors", "anchors", dict(body), "trace")
 
     def ask(self, kind: str, body=None) -> int:
         """Any other request (the model chooser's: core.engine.model_handlers), newest wins per kind; its

@@ -91,7 +91,7 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
         # from that column and each object's best IoU, so on these columns it matches as on all of
         # them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
         # (else its best is 0, its low-quality matches are zero columns: the full matrix is made).
-        cols, quality = _overlap_iou(gt_d, anchors)
+        cols, quality = overlap_iou(gt_d, anchors)
         if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
             quality = torch.zeros((n, anchors.shape[0]), dtype=quality.dtype, device=dev).index_copy_(1, cols, quality)
             cols = torch.arange(anchors.shape[0], device=dev)
@@ -118,7 +118,7 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
         dec_best = np.full(n, -1, np.int64)
         cov = []
         for s in range(0, n, _CHUNK):
-            cols, iou = _overlap_iou(gt_d[s:s + _CHUNK], decoded)  # box_iou on the decoded boxes that overlap
+            cols, iou = overlap_iou(gt_d[s:s + _CHUNK], decoded)  # box_iou on the decoded boxes that overlap
             if decoded.shape[0]:
                 if cols.numel():
                     v, i = iou.max(1)
@@ -135,7 +135,7 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
     return AnchorEvidence(gt.numpy(), best_iou, best, positives, pos_idx, dec_best_iou, dec_best, covering)
 
 
-def _overlap_iou(gt: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def overlap_iou(gt: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(cols, iou): the indices of the ``boxes`` that overlap at least one of ``gt`` (ascending)
     and torchvision's ``box_iou(gt, boxes[cols])`` with 0/0 taken as 0. Every other pair has IoU
     exactly 0, so this is the full matrix's content at a fraction of its cost (most anchors and

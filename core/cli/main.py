@@ -12,6 +12,7 @@ import sys
 import time
 
 from core.cli import analyze as analyze_cmd
+from core.cli import anchors as anchors_cmd
 from core.cli import compare as compare_cmd
 from core.cli import export as export_cmd
 from core.cli.options import (
@@ -108,10 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
     compare_cmd.add_parser(sub)
+    anchors_cmd.add_parser(sub)
     return ap
 
 
-COMMANDS = ("trace", "models", "download", "export", "analyze", "compare")
+COMMANDS = ("trace", "models", "download", "export", "analyze", "compare", "anchors")
 
 
 def main(argv: list[str] | None = None) -> int:

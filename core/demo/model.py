@@ -60,7 +60,11 @@ def build_shapes_model(config: dict | None = None, *, training: bool = False, **
         extra_blocks=LastLevelMaxPool(),
     )
     sizes = tuple(tuple(int(s) for s in level) for level in cfg["anchor_sizes"])
-    ratios = (tuple(float(r) for r in cfg["aspect_ratios"]),) * len(sizes)
+    ratios = cfg["aspect_ratios"]  # one list for every level, or one per level (rcnn-lens anchors' suggestion)
+    if ratios and isinstance(ratios[0], (list, tuple)):
+        ratios = tuple(tuple(float(r) for r in level) for level in ratios)
+    else:
+        ratios = (tuple(float(r) for r in ratios),) * len(sizes)
     min_size = tuple(cfg["min_size"]) if training else int(cfg["test_min_size"])
     kwargs = dict(
         num_classes=int(cfg["num_classes"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import random
@@ -22,8 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.analysis.anchor_config import AnchorConfig
 from core.demo.model import DEFAULT_CONFIG, build_shapes_model
 from core.demo.shapes import CLASSES, make_scene, scene_rng
+from core.errors import LensError
 
 FORMAT = "rcnn-lens-checkpoint/1"
 
@@ -54,6 +57,23 @@ def lr_at(step: int, steps: int, base: float, warmup: int) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def anchor_config(args, levels: int):
+    """The anchors to train with: ``--anchors anchors.json`` (its ``suggested``, ``free`` or
+    ``current``), ``--sizes``/``--ratios`` (the default's where one is missing), or None (the default)."""
+    if args.anchors:
+        try:
+            data = json.loads(Path(args.anchors).read_text())
+            block = data[args.anchors_key]
+            return AnchorConfig.of(block["sizes"], block["aspect_ratios"], levels, args.anchors)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise LensError(args.anchors, f"cannot read its {args.anchors_key!r} anchors ({type(err).__name__}: {err})") from None
+    if args.sizes or args.ratios:
+        sizes = args.sizes or " / ".join(",".join(str(s) for s in lvl) for lvl in DEFAULT_CONFIG["anchor_sizes"])
+        ratios = args.ratios or ",".join(str(r) for r in DEFAULT_CONFIG["aspect_ratios"])
+        return AnchorConfig.parse(sizes, ratios, levels, "--sizes/--ratios")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.demo.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,12 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--save-every", type=int, default=200)
+    ap.add_argument("--anchors", default=None, metavar="ANCHORS_JSON",
+                    help="train with the configuration `rcnn-lens anchors` suggested (its anchors.json; "
+                         "--anchors-key free for the free search's)")
+    ap.add_argument("--anchors-key", default="suggested", choices=("suggested", "free", "current"))
+    ap.add_argument("--sizes", default=None, help='anchor sizes per level, e.g. "16,24 / 32,48 / 64,96 / 128,192"')
+    ap.add_argument("--ratios", default=None, help='aspect ratios (h/w), e.g. "0.5, 1, 2" (every level)')
     args = ap.parse_args(argv)
+    try:
+        anchors = anchor_config(args, len(DEFAULT_CONFIG["anchor_sizes"]))
+    except LensError as err:
+        print(f"python -m core.demo.train: {err}", file=sys.stderr)
+        return 1
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = dict(DEFAULT_CONFIG)
+    if anchors is not None:
+        config.update(anchor_sizes=[list(lvl) for lvl in anchors.sizes],
+                      aspect_ratios=[list(lvl) for lvl in anchors.aspect_ratios])
+        print(f"anchors: {anchors.paste()}", file=sys.stderr)
     model = build_shapes_model(config, training=True).to(args.device)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
@@ -109,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.set_postfix(loss=f"{smooth:.3f}", lr=f"{lr:.1e}")
             log.writerow([step, f"{lr:.6g}", f"{value:.5f}",
-                          *(f"{float(losses[k]):.5f}" for k in ("loss_classifier", "loss_box_reg",
+                          *(f"{float(losses[k].detach()):.5f}" for k in ("loss_classifier", "loss_box_reg",
                                                                  "loss_objectness", "loss_rpn_box_reg")),
                           f"{time.time() - started:.1f}"])
             if (step + 1) % args.save_every == 0 or step + 1 == args.steps:

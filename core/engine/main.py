@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import sys
 
-from core.engine import model_handlers, trace_handlers, truth_handlers
+from core.engine import anchor_handlers, model_handlers, trace_handlers, truth_handlers
 from core.engine.server import serve
 
-KINDS = {k.name: k for mod in (trace_handlers, truth_handlers, model_handlers) for k in mod.KINDS}
-ENRICHERS = truth_handlers.ENRICH
+KINDS = {k.name: k for mod in (trace_handlers, truth_handlers, model_handlers, anchor_handlers) for k in mod.KINDS}
+ENRICHERS = truth_handlers.ENRICH + anchor_handlers.ENRICH  # the anchor what-if needs the truth first
 
 
 def main(argv=None) -> int:

@@ -261,6 +261,7 @@ class Channel:
 # ---------------------------------------------------------------- the core's types
 def _register_core() -> None:
     from core.analysis import verdicts
+    from core.analysis.anchor_types import AnchorWhatIf
     from core.tracing import types as stages
     from core.tracing.parts import Withheld
     from core.training import types as training_types
@@ -269,7 +270,7 @@ def _register_core() -> None:
     for cls in (stages.ImageMeta, stages.FeatureLevel, stages.AnchorLevel, stages.RPNLevel, stages.Proposals,
                 stages.Detections, stages.BoxHead, stages.MaskHead, stages.KeypointHead, stages.ModelCheck,
                 stages.Trace, Truth, training_types.AnchorTargets, training_types.RoITargets, training_types.Training,
-                verdicts.ObjectPath, verdicts.DetectionError, verdicts.Diagnosis):
+                verdicts.ObjectPath, verdicts.DetectionError, verdicts.Diagnosis, AnchorWhatIf):
         register(cls)
     # a resolved lazy value travels as its value
     register_codec(stages.Lazy, "Lazy", lambda lz: lz.get(), _resolved)

@@ -179,7 +179,7 @@ def _truth(engine: Engine, job: Job) -> None:
     else:
         full, notes = attach_truth(engine, job, cur, opts)
     side.options = opts
-    engine.publish(job, full)
+    engine.enrich_and_publish(job, full)  # the enrichers after this one (the anchor what-if) see the new truth
     for kind, body in notes:
         job.reply(kind, body)
 

@@ -5,6 +5,8 @@ object; optionally the box each positive's predicted deltas decode to."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from core.overlays._common import anchor_level
@@ -48,10 +50,26 @@ def selection(tr, s: dict):
     return np.nonzero(pos)[0], np.nonzero(neg)[0], np.nonzero(ign)[0], ", ".join(what)
 
 
+def whatif_view(tr):
+    """The trace as the anchor targets stage draws it under a what-if: the hypothetical anchors and
+    their labels in place of the model's (only for drawing this stage; the trace is unchanged)."""
+    w = getattr(tr, "anchor_whatif", None)
+    if w is None or w.targets is None or tr.training is None:
+        return tr, None
+    # the what-if labels the trace's own feature maps, in the inference frame (tr.meta), not the
+    # training step's frame (which its transform may have sized differently)
+    T = replace(tr.training, rpn=w.targets, gt_truth=w.gt_truth, gt_boxes=w.gt_boxes, gt_boxes_image=w.gt_boxes_image,
+                meta=tr.meta, anchors=w.levels, note="")
+    return replace(tr, anchors=w.levels, training=T), w
+
+
 def layers(tr, s: dict) -> StageLayers:
     none = empty(tr, "anchor_targets")
     if none is not None:
         return none
+    tr, w = whatif_view(tr)
+    if w is not None:
+        s = {**s, "predicted": False}  # the RPN head is not rerun on hypothetical anchors
     T = tr.training
     a = T.rpn
     m = T.meta  # the training step's frame: the size its transform chose
@@ -85,6 +103,8 @@ def layers(tr, s: dict) -> StageLayers:
                f"rule, lq), {c['negative']} negative, {c['ignored']} ignored; the minibatch holds "
                f"{c['sampled_positive']} positive + {c['sampled'] - c['sampled_positive']} negative (seed {T.seed})"
                + (f"; showing {what}" if what else "") + (f"; {T.note}" if T.note else ""))
+    if w is not None:
+        caption = f"{caption}. {w.caption()}"
     return StageLayers("anchor_targets", out, caption, {
         "anchor_targets_label": a.label, "anchor_targets_iou": a.iou, "anchor_targets_matched": a.matched,
         "anchor_targets_sampled": a.sampled, "anchor_targets_positive": pos})

@@ -3,6 +3,8 @@ by default the cell with the highest objectness."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from core.colormaps import colour
@@ -14,6 +16,24 @@ MAX_CENTRES = 10_000  # cell centres drawn at most; denser grids show every k-th
 
 
 def layers(tr, s: dict) -> StageLayers:
+    w = getattr(tr, "anchor_whatif", None)
+    if w is not None:  # a hypothetical generator: its anchors, the model's dashed beside them
+        model = tr.anchors
+        out = _layers(replace(tr, anchors=w.levels), s)
+        i, _ = anchor_level(tr.anchors, s["level"])
+        cell = out.tensors[f"anchors_{model[i].name}_cell"]
+        centre = (cell[:1, :2] + cell[:1, 2:]) / 2 if len(cell) else np.zeros((1, 2), np.float32)
+        sy, sx = tr.meta.scale
+        was = model[i].cell_anchors / np.array([sx, sy, sx, sy], np.float32) + np.tile(centre, 2)
+        grey = np.tile(np.array([[200, 200, 200, int(200 * float(s["opacity"]))]], np.uint8), (len(was), 1))
+        layers_ = [*out.layers[:2], Boxes(f"anchors.{model[i].name}.model_cell", was.astype(np.float32), grey,
+                                           width=1.0, dashed=np.ones(len(was), bool)), *out.layers[2:]]
+        return StageLayers("anchors", layers_, f"{out.caption}; the model's own anchors of the cell dashed grey. "
+                                               f"{w.caption()}", out.tensors)
+    return _layers(tr, s)
+
+
+def _layers(tr, s: dict) -> StageLayers:
     i, a = anchor_level(tr.anchors, s["level"])
     m = tr.meta
     sy, sx = m.scale

@@ -315,6 +315,7 @@ class Trace:
     training: object = None  # core.training.targets: anchor/RoI targets and losses for the truth
     diagnosis: object = None  # core.analysis.verdicts.Diagnosis: each truth object's verdict (core.analysis.diagnose)
     check: object = None  # ModelCheck for a model core.models.support flagged; None for torchvision's own modules
+    anchor_whatif: object = None  # core.analysis.anchor_types.AnchorWhatIf: a hypothetical anchor generator (the app's)
 
     @property
     def levels(self) -> tuple[str, ...]:

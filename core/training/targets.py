@@ -121,6 +121,22 @@ def _seeded(seed: int, device: torch.device):
         yield
 
 
+@contextmanager
+def at_rpn_sampler(tr, seed: int):
+    """The random state the training step's RPN sampler draws from for ``seed``: seeded, then the
+    model's transform in training mode on the image (its size draw), as ``compute`` runs them (the
+    heads draw nothing before the sampler). The block runs there, on the model's device; the
+    caller's random state is kept. (The anchor what-if draws its minibatch in here.)"""
+    st = _state(tr)
+    m = st.model.module
+    dev = st.model.device
+    image = st.image if st.image is not None else torch.from_numpy(tr.image).to(dev).permute(2, 0, 1).float() / 255
+    with _seeded(seed, dev):
+        with training_mode(m.transform), torch.inference_mode():
+            m.transform([image])
+        yield dev
+
+
 def _rng_get(device):
     cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
     return torch.get_rng_state(), cuda

@@ -76,3 +76,25 @@ def test_demo_scenes_are_shipped():
     assert 3 <= len(scenes) <= 5
     img = core.load_image(scenes[0])
     assert img.ndim == 3 and img.shape[2] == 3
+
+
+def test_training_takes_an_anchor_configuration(tmp_path):
+    """``make train TRAIN_ARGS="--anchors OUT/anchors.json"`` (or --sizes/--ratios): the checkpoint
+    carries the configuration and the demo preset rebuilds its generator from it; a bad one is one
+    line and exit 1 before any step."""
+    import json
+
+    import core
+    from core.demo.train import main as train
+
+    cfg = {"suggested": {"sizes": [[20, 30], [40, 60], [80, 120], [160, 240]],
+                         "aspect_ratios": [[0.4, 1.0, 2.5]] * 4}}
+    (tmp_path / "anchors.json").write_text(json.dumps(cfg))
+    out = tmp_path / "w.pt"
+    assert train(["--out", str(out), "--steps", "1", "--batch", "1", "--threads", "1", "--device", "cpu",
+                  "--anchors", str(tmp_path / "anchors.json")]) == 0
+    gen = core.load_model("demo", weights=str(out)).module.rpn.anchor_generator
+    assert gen.sizes == ((20, 30), (40, 60), (80, 120), (160, 240))
+    assert gen.aspect_ratios == ((0.4, 1.0, 2.5),) * 4
+    assert train(["--out", str(tmp_path / "x.pt"), "--steps", "1", "--sizes", "16 / 32 / 64", "--ratios", "1"]) == 1
+    assert not (tmp_path / "x.pt").exists()
