@@ -15,7 +15,8 @@ T0 = time.perf_counter()
 
 def parse(argv):
     ap = argparse.ArgumentParser(prog="rcnn-lens", description="R-CNN Lens: see how an image travels through a "
-                                 "Faster R-CNN. Sub-commands: trace, export, analyze, compare, models (rcnn-lens trace -h).")
+                                 "Faster R-CNN. Sub-commands: trace, export, analyze, compare, anchors, models, "
+                                 "download (rcnn-lens trace -h).")
     ap.add_argument("images", nargs="*", metavar="IMAGE",
                     help="images, a folder of them, or the OUT folder of `rcnn-lens analyze` (its images, most "
                          "missed objects first) or of `rcnn-lens compare` (its objects, the changed first; B flips runs)")

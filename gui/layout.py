@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QProgressBar, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QProgressBar, QSplitter, QTabBar, QVBoxLayout, QWidget
 
 from core.overlays import REGISTRY
 
@@ -38,6 +38,15 @@ def one_column(win) -> bool:
             win.tabifyDockWidget(first, d)
     first.raise_()
     return True
+
+
+def readable_tabs(bar) -> None:
+    """A dock tab bar shows each dock's whole name ("Anchor what-if", not "Anchor ..."): scroll arrows
+    when the names do not fit, never elided text."""
+    if isinstance(bar, QTabBar):
+        bar.setElideMode(Qt.TextElideMode.ElideNone)
+        bar.setUsesScrollButtons(True)
+        bar.setExpanding(False)
 
 
 def add_dock(win, title: str, widget, area) -> QDockWidget:

@@ -20,7 +20,7 @@ from .actions import Actions
 from .anchor_side import AnchorSide
 from .builder import StageBuilder
 from .files import Images, folder_images, resolve
-from .layout import furnish, menus, one_column
+from .layout import furnish, menus, one_column, readable_tabs
 from .model_dialog import download, model_loaded, open_chooser
 from .persist import Persist
 from .session import Session
@@ -242,6 +242,11 @@ class MainWindow(QMainWindow):
             self._started = True
             QTimer.singleShot(0, lambda: one_column(self))  # a layout saved on a larger screen that does not fit
             QTimer.singleShot(0, self.start)
+
+    def childEvent(self, ev) -> None:  # noqa: N802
+        super().childEvent(ev)
+        if ev.polished():  # the tab bars QMainWindow makes when docks are tabbed together
+            readable_tabs(ev.child())
 
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)

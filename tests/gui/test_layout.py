@@ -95,6 +95,12 @@ def test_usable_at_1024x700_every_dock_comes_back(make_window, scenes, qtbot):
     assert win.width() <= 1024 and win.height() <= 700
     assert win.view.width() >= 420 and win.view.height() >= 350
     assert not win.docks["analysis"].isVisibleTo(win)  # until an analysis folder opens
+    from PySide6.QtWidgets import QTabBar
+
+    bars = [b for b in win.findChildren(QTabBar) if b.isVisible()]
+    names = {b.tabText(i) for b in bars for i in range(b.count())}
+    assert {"Stages", "Thresholds", "Anchor what-if"} <= names  # the dock tabs say whole names...
+    assert all(b.elideMode() == Qt.TextElideMode.ElideNone and b.usesScrollButtons() for b in bars)  # ...never "S..."
     for dock in win.docks.values():
         assert dock.toggleViewAction() in win.view_menu.actions()
         if not dock.isVisibleTo(win):
