@@ -22,13 +22,22 @@ HELD_OUT_SEED = 2_000_003
 
 def evaluate(weights: str = "demo", images: int = 300, seed: int = HELD_OUT_SEED, threads: int = 2,
              progress: bool = True) -> dict:
+    from core.models.load import load_model
+
+    model = load_model("demo", weights=weights, box_score_thresh=0.01)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _evaluate(model, weights, images, seed, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(model, weights: str, images: int, seed: int, progress: bool) -> dict:
     from torchmetrics.detection import MeanAveragePrecision
 
     from core.demo.train import to_tensor
-    from core.models.load import load_model
 
-    torch.set_num_threads(threads)
-    model = load_model("demo", weights=weights, box_score_thresh=0.01)
     metric = MeanAveragePrecision(iou_type="bbox", iou_thresholds=[0.5], class_metrics=True,
                                   backend="pycocotools")
     with torch.inference_mode():

@@ -98,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m core.demo.train: {err}", file=sys.stderr)
         return 1
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _train(args, anchors)
+    finally:
+        torch.set_num_threads(threads)  # run in-process (the tests), the caller keeps its threads
+
+
+def _train(args, anchors) -> int:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = dict(DEFAULT_CONFIG)

@@ -91,6 +91,7 @@ def test_training_takes_an_anchor_configuration(tmp_path):
                          "aspect_ratios": [[0.4, 1.0, 2.5]] * 4}}
     (tmp_path / "anchors.json").write_text(json.dumps(cfg))
     out = tmp_path / "w.pt"
+    threads = torch.get_num_threads()
     assert train(["--out", str(out), "--steps", "1", "--batch", "1", "--threads", "1", "--device", "cpu",
                   "--anchors", str(tmp_path / "anchors.json")]) == 0
     gen = core.load_model("demo", weights=str(out)).module.rpn.anchor_generator
@@ -98,3 +99,4 @@ def test_training_takes_an_anchor_configuration(tmp_path):
     assert gen.aspect_ratios == ((0.4, 1.0, 2.5),) * 4
     assert train(["--out", str(tmp_path / "x.pt"), "--steps", "1", "--sizes", "16 / 32 / 64", "--ratios", "1"]) == 1
     assert not (tmp_path / "x.pt").exists()
+    assert torch.get_num_threads() == threads  # run in-process, it leaves the caller's thread count
