@@ -38,16 +38,20 @@ class AnchorSide(QObject):
         win.truth_side.panel.layout().insertWidget(1, self.truth_line)
         self.panel.applied.connect(self.apply)
         self.panel.reset.connect(st.reset)
+        self.panel.reset.connect(self.panel.mark)
         st.events.request.connect(self._request)
         st.events.changed.connect(self.show)
         win.state.gt.events.object.connect(lambda _i: self.show())
         self.show()
 
     def apply(self, sizes: str, ratios: str) -> None:
+        bad = self.state.bad_fields([w.text() for w in self.panel.sizes], self.panel.ratios.text())
+        self.panel.mark(*bad)
         try:
             cfg = self.state.apply(sizes, ratios)
         except LensError as err:
-            self.win.show_error(str(err))
+            kept = "the what-if shown stays" if self.state.config is not None else "the model's anchors stay"
+            self.win.show_error(f"{err} ({kept})")
             return
         if (self.win.last_error or "").startswith("anchor what-if"):  # our own earlier complaint: answered
             self.win.messages.dismiss()
@@ -75,7 +79,8 @@ class AnchorSide(QObject):
         sizes, ratios = st.fields()
         w = getattr(tr, "anchor_whatif", None) if tr is not None else None
         summary = st.summary()
-        self.panel.show_state(levels, sizes, ratios, summary, w.paste if w is not None else "", w is not None)
+        self.panel.show_state(levels, sizes, ratios, summary, w.paste if w is not None else "", w is not None,
+                              st.object_lines())
         obj = st.object_line(self.win.state.gt.object)
         self.truth_line.setText(f"anchor what-if: {summary}" + (f"; {obj}" if obj else ""))
         self.truth_line.setVisible(w is not None)

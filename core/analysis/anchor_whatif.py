@@ -53,18 +53,20 @@ def what_if(tr, cfg: AnchorConfig, seed: int | None = None) -> AnchorWhatIf:
     n = len(truth) if truth is not None else 0
     before = np.full(n, -1, np.int8)
     after = np.full(n, -1, np.int8)
+    best0, best1 = np.full(n, -1, np.float32), np.full(n, -1, np.float32)
     targets = None
     if truth is not None:
         model_anchors = state.anchors if getattr(state, "anchors", None) is not None else \
             anchors_for(rpn.anchor_generator, g)
         m0, m1 = match(rpn, g.boxes, model_anchors), match(rpn, g.boxes, anchors)
         before[g.truth], after[g.truth] = m0.outcome(), m1.outcome()
+        best0[g.truth], best1[g.truth] = m0.best_iou, m1.best_iou
         if seed is None:
             seed = tr.training.seed if tr.training is not None else 0
         targets = _targets(tr, rpn, m1, anchors, seed)
     boxes_image = truth.boxes[g.truth] if truth is not None else np.zeros((0, 4), np.float32)
     return AnchorWhatIf(cfg.sizes, cfg.aspect_ratios, cfg.paste(), tuple(levels), targets, g.truth, g.boxes,
-                        np.asarray(boxes_image, np.float32), before, after, int(seed or 0))
+                        np.asarray(boxes_image, np.float32), before, after, int(seed or 0), best0, best1)
 
 
 def _targets(tr, rpn, m, anchors: torch.Tensor, seed: int) -> AnchorTargets:

@@ -10,12 +10,14 @@ model's own: send it to the engine) and ``changed`` (the fields to show again).
 from __future__ import annotations
 
 from core.analysis.anchor_config import AnchorConfig
-from core.analysis.anchor_types import MATCHES
+from core.errors import LensError
 from core.state.events import Events
 
 EVENTS = ("request", "changed")
-HINT = ("the model's own anchors. Apply other sizes or ratios to see how this image's objects end up: strong, "
-        "rescued or starved, with the model's anchors and with yours")
+HINT = ("Showing the model's own anchors. Apply other sizes or ratios to see how this image's objects end up: "
+        "strong, rescued or starved, with the model's anchors and with yours. Sizes to try: `rcnn-lens anchors "
+        "FOLDER -o OUT` suggests some fitted to your data")
+MAX_OBJECTS = 12  # objects listed one per line in the panel; the changed first
 
 
 def model_config(tr) -> AnchorConfig | None:
@@ -77,10 +79,44 @@ class AnchorWhatIfState:
         line = w.line()
         return f"this image, model's anchors -> these: {line}" if line else "no truth for this image: no counts"
 
+    def _name(self, i: int) -> str:
+        truth = getattr(self.trace, "truth", None)
+        return truth.names[i] if truth is not None and i < len(truth.names) else ""
+
     def object_line(self, index: int | None) -> str:
-        """One object's match before -> after (""  without a what-if or for an object left out)."""
+        """One object's match and best anchor IoU before -> after (""  without a what-if or for an
+        object left out)."""
         tr = self.trace
         w = getattr(tr, "anchor_whatif", None) if tr is not None else None
-        if w is None or index is None or not 0 <= index < len(w.after) or w.after[index] < 0:
+        if w is None or index is None:
             return ""
-        return f"object {index}: {MATCHES[w.before[index]]} -> {MATCHES[w.after[index]]}"
+        line = w.object_line(index, self._name(index))
+        return f"object {line}" if line else ""
+
+    def object_lines(self) -> str:
+        """Every object's before -> after, one per line, those whose match changed first (at most
+        MAX_OBJECTS, then how many more)."""
+        tr = self.trace
+        w = getattr(tr, "anchor_whatif", None) if tr is not None else None
+        if w is None or w.targets is None:
+            return ""
+        rows = [i for i in range(len(w.after)) if w.after[i] >= 0]
+        rows.sort(key=lambda i: (w.before[i] == w.after[i], i))
+        lines = [w.object_line(i, self._name(i)) for i in rows[:MAX_OBJECTS]]
+        more = len(rows) - len(lines)
+        return "\n".join(lines + ([f"+{more} more"] if more > 0 else []))
+
+    @staticmethod
+    def bad_fields(sizes: list[str], ratios: str) -> tuple[list[int], bool]:
+        """The size fields (by level) and whether the ratios field that cannot be read as they are."""
+        bad = []
+        for k, text in enumerate(sizes):
+            try:
+                AnchorConfig.parse(text, "1", 1)
+            except LensError:
+                bad.append(k)
+        try:
+            AnchorConfig.parse(" / ".join(["1"] * max(len(sizes), 1)), ratios, None)
+        except LensError:
+            return bad, True
+        return bad, False

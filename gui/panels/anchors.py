@@ -15,6 +15,7 @@ ABOUT = ("Edit the anchors and Apply: the Anchors and Anchor targets stages redr
 MEANING = ("strong: an anchor at IoU >= the RPN's positive threshold; rescued: positive only by the best-match "
            "rule; starved: no positive anchor (its best went to another object)")
 
+BAD = "QLineEdit { border: 2px solid #d03030; }"
 RATIOS_TIP = "aspect ratios h/w, torchvision's convention: the same on every level, or per level separated by /"
 
 
@@ -49,6 +50,12 @@ class AnchorPanel(QWidget):
         self.summary.setToolTip(MEANING)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.summary)
+        self.objects = QLabel("")  # each object's before -> after, the changed first
+        self.objects.setObjectName("anchor_objects")
+        self.objects.setWordWrap(True)
+        self.objects.setToolTip(MEANING)
+        self.objects.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.objects)
         self.paste = QLabel("")
         self.paste.setObjectName("anchor_paste")
         self.paste.setWordWrap(True)
@@ -62,7 +69,14 @@ class AnchorPanel(QWidget):
     def _apply(self) -> None:
         self.applied.emit(" / ".join(w.text() for w in self.sizes), self.ratios.text())
 
-    def show_state(self, levels, sizes: str, ratios: str, summary: str, paste: str, active: bool) -> None:
+    def mark(self, bad_sizes=(), bad_ratios: bool = False) -> None:
+        """Outline the fields that cannot be read in red (none: every outline cleared)."""
+        for k, w in enumerate(self.sizes):
+            w.setStyleSheet(BAD if k in bad_sizes else "")
+        self.ratios.setStyleSheet(BAD if bad_ratios else "")
+
+    def show_state(self, levels, sizes: str, ratios: str, summary: str, paste: str, active: bool,
+                   objects: str = "") -> None:
         """``levels``: (name, stride) per level of the trace; the fields' text; what it does to this image."""
         levels = tuple(levels)
         if levels and levels != self._levels:  # another model's levels (no trace: keep the fields)
@@ -89,6 +103,8 @@ class AnchorPanel(QWidget):
         if not self.ratios.hasFocus():
             self.ratios.setText(ratios)
         self.summary.setText(summary)
+        self.objects.setText(objects)
+        self.objects.setVisible(bool(objects))
         self.paste.setText(paste)
         f = self.summary.font()
         f.setBold(active)

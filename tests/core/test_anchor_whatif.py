@@ -85,7 +85,16 @@ def test_counts_are_the_command_lines(demo, tmp_path):
     w = what_if(_traced(demo, IMAGES[1]), CFG)
     assert [("strong", "rescued", "starved")[v] for v in w.after] == [by_object[(IMAGES[1], i)]
                                                                        for i in range(len(w.after))]
-
+    # each object's best anchor IoU, before and after: the command line's best_iou
+    after = {(o["image"], o["truth"]): o for o in report["objects"]}
+    before = {(o["image"], o["truth"]): o for o in json.loads((base / "anchors.json").read_text())["objects"]}
+    keys = [(IMAGES[1], i) for i in range(len(w.after))]
+    assert np.allclose(w.best_after, [after[k]["best_iou"] for k in keys], atol=1e-4)
+    assert np.allclose(w.best_before, [before[k]["best_iou"] for k in keys], atol=1e-4)
+    assert not np.allclose(w.best_before, w.best_after)
+    b, a = before[keys[0]], after[keys[0]]
+    assert w.object_line(0, "circle") == (f"0 circle: {b['match']} (best anchor IoU {b['best_iou']:.2f}) -> "
+                                          f"{a['match']} ({a['best_iou']:.2f})")
 
 def test_stages_draw_the_hypothetical_anchors(demo):
     from dataclasses import replace

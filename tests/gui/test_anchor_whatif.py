@@ -48,9 +48,18 @@ def test_what_if_panel(make_window, qtbot, tmp_path):
     assert sum("what-if AnchorGenerator(sizes=((24, 40)" in c and line in c for c in caps) == 2  # anchors, targets
     assert all("not recomputed" in c for c in caps if "what-if" in c)
     assert panel.paste.text().startswith("AnchorGenerator(sizes=((24, 40), (48, 80)")
+    # every object's before -> after with its best anchor IoU, the changed first
+    w = t1.anchor_whatif
+    rows = panel.objects.text().splitlines()
+    assert panel.objects.isVisible() and len(rows) == len(w.after)
+    changed = [i for i in range(len(w.after)) if w.before[i] != w.after[i]]
+    assert [int(r.split()[0]) for r in rows[:len(changed)]] == changed
+    assert f"{rows[0]}" == w.object_line(int(rows[0].split()[0]), t1.truth.names[int(rows[0].split()[0])])
+    assert "best anchor IoU" in rows[0]
     # a truth object selected: its own before -> after
     win.state.gt.select(0)
-    qtbot.waitUntil(lambda: "object 0:" in side.truth_line.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "object 0 " in side.truth_line.text(), timeout=10_000)
+    assert w.object_line(0, t1.truth.names[0]) in side.truth_line.text()
     # the next image keeps the what-if
     win.files.step(1)
     wait_trace(qtbot, win, SCENE_2)
@@ -60,10 +69,13 @@ def test_what_if_panel(make_window, qtbot, tmp_path):
     panel.sizes[1].setText("48, -80")
     panel.apply_button.click()
     assert "not a positive number" in win.last_error and win.state.trace.anchor_whatif is not None
+    assert win.last_error.endswith("(the what-if shown stays)")
     assert win.messages.isVisible()
+    assert [bool(w.styleSheet()) for w in panel.sizes] == [False, True, False, False]  # the bad field outlined
     panel.sizes[1].setText("48, 80")
     panel.apply_button.click()  # corrected: the complaint goes
     assert not win.messages.isVisible() and win.last_error is None
+    assert not any(w.styleSheet() for w in [*panel.sizes, panel.ratios])
     # Reset: the model's generator, in the fields too
     panel.reset_button.click()
     qtbot.waitUntil(lambda: win.state.trace.anchor_whatif is None and win.settled, timeout=60_000)
