@@ -44,13 +44,8 @@ def filter_proposals(state, meta: ImageMeta, p: dict, min_size: float):
     ok = torch.where(scores[idx] >= float(p["rpn_score_thresh"]))[0]
     status[idx[dropped_mask(idx.shape[0], ok)].cpu()] = LOW_SCORE
     idx = idx[ok]
-    nms_thresh = float(p["rpn_nms_thresh"])
-    keep = box_ops.batched_nms(boxes[idx], scores[idx], lvl[idx], nms_thresh)
-    kept_all = idx[keep]
-    final = kept_all[: int(p["rpn_post_nms_top_n_test"])]
-    mark_dropped(idx, kept_all, status, n)
-    status[kept_all[int(p["rpn_post_nms_top_n_test"]):].cpu()] = OVER_TOP_N
-    sup = Lazy(lambda: suppression(boxes, lvl, idx, kept_all, nms_thresh))
+    final, sup = nms_then_top_n(boxes, scores, lvl, idx, float(p["rpn_nms_thresh"]),
+                                int(p["rpn_post_nms_top_n_test"]), status)
     b = to_np(boxes)
     prop = Proposals(
         boxes=b, boxes_image=meta.to_image(b), scores=to_np(scores), status=status.numpy(),
@@ -65,8 +60,15 @@ def dropped_mask(n: int, keep: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def mark_dropped(candidates, kept, status, n) -> None:
-    status[candidates[dropped_mask(n, kept)[candidates]].cpu()] = SUPPRESSED
+def nms_then_top_n(boxes, scores, groups, candidates, nms_thresh: float, top_n: int, status):
+    """``batched_nms`` over ``candidates`` (per group), then its first ``top_n``, as both of
+    torchvision's filters end: marks the suppressed and those past the top-n in ``status``; returns
+    the final indices and the (lazy) record of which kept box suppressed each dropped one."""
+    keep = box_ops.batched_nms(boxes[candidates], scores[candidates], groups[candidates], nms_thresh)
+    kept_all = candidates[keep]
+    status[candidates[dropped_mask(boxes.shape[0], kept_all)[candidates]].cpu()] = SUPPRESSED
+    status[kept_all[top_n:].cpu()] = OVER_TOP_N
+    return kept_all[:top_n], Lazy(lambda: suppression(boxes, groups, candidates, kept_all, nms_thresh))
 
 
 @torch.inference_mode()

@@ -22,18 +22,16 @@ from core.errors import ModelError
 from core.models.load import LoadedModel
 from core.models.params import PARAMS, RPN_PARAMS, check_params, model_params
 from core.tracing import heads as heads_mod
-from core.tracing.filters import dropped_mask, filter_proposals, mark_dropped, suppression, to_np
+from core.tracing.filters import dropped_mask, filter_proposals, nms_then_top_n, to_np
 from core.tracing.images import as_image
 from core.tracing.types import (
     KEPT,
-    OVER_TOP_N,
     SMALL,
     AnchorLevel,
     BoxHead,
     Detections,
     FeatureLevel,
     ImageMeta,
-    Lazy,
     ModelCheck,
     RPNLevel,
     Trace,
@@ -230,13 +228,8 @@ def _detections(tr: Trace, state: _State, post: _Post, clock: _Clock) -> Trace:
     status = torch.full((n,), KEPT, dtype=torch.int8)
     small_keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
     status[dropped_mask(n, small_keep).cpu()] = SMALL
-    nms_thresh = float(p["box_nms_thresh"])
-    keep = box_ops.batched_nms(boxes[small_keep], scores[small_keep], labels[small_keep], nms_thresh)
-    kept_all = small_keep[keep]
-    final = kept_all[: int(p["box_detections_per_img"])]
-    mark_dropped(small_keep, kept_all, status, n)
-    status[kept_all[int(p["box_detections_per_img"]):].cpu()] = OVER_TOP_N
-    sup = Lazy(lambda: suppression(boxes, labels, small_keep, kept_all, nms_thresh))
+    final, sup = nms_then_top_n(boxes, scores, labels, small_keep, float(p["box_nms_thresh"]),
+                                int(p["box_detections_per_img"]), status)
     final_det = {"boxes": boxes[final], "scores": scores[final], "labels": labels[final]}
     masks = keypoints = None
     if heads_mod.has_heads(m):
