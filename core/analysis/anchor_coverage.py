@@ -26,7 +26,6 @@ from core.analysis.anchor_match import (
     generator,
     level_counts,
     match,
-    sampler_cap,
 )
 
 SIZE_EDGES = (0, 16, 32, 64, 128, 256, 512, float("inf"))  # sqrt(w*h), model frame
@@ -59,6 +58,10 @@ class Coverage:
                 "strong_share": round(float((o == 0).mean()), 6) if n else None,
                 "mean_positives": round(float(p.mean()), 4) if n else None}
 
+    def subset(self, rows) -> Coverage:
+        """The same configuration judged on these images only (a match is per image)."""
+        return Coverage(self.config, *(tuple(v[i] for i in rows) for v in (self.geometries, self.matches, self.counts)))
+
     def key(self) -> tuple:
         """What the search maximizes: the share of strong objects, then the mean positives."""
         o, p = self.outcomes, self.positives
@@ -81,7 +84,7 @@ class Judge:
             key = (tuple(g.batch_size), tuple(g.grids))
             if key not in cache:
                 cache[key] = anchors_for(gen, g)
-            matches.append(match(self.rpn, g.boxes, cache[key]))
+            matches.append(match(self.rpn, g.boxes, cache[key], per_anchor=False))
             counts.append(level_counts(gen, g))
         return Coverage(cfg, self.geometries, tuple(matches), tuple(counts))
 
@@ -186,9 +189,5 @@ def image_counts(cov: Coverage) -> dict:
     return {g.image: m.counts() for g, m in zip(cov.geometries, cov.matches)}
 
 
-def cap_of(rpn) -> int:
-    return sampler_cap(rpn)
-
-
 __all__ = ["Coverage", "Judge", "objects", "totals", "image_counts", "yolov5_bpr", "centred_best_iou",
-           "anchor_shapes", "box_shapes", "Geometry", "Match", "cap_of"]
+           "anchor_shapes", "box_shapes", "Geometry", "Match"]

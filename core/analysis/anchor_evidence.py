@@ -86,15 +86,7 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
     positives = None
     pos_idx = tuple(empty for _ in range(n))
     if n and anchors.shape[0]:
-        # The [N, A] quality matrix assign_targets_to_anchors computes (box_iou), on the columns of
-        # the anchors that overlap an object: every other column is 0. The Matcher decides a column
-        # from that column and each object's best IoU, so on these columns it matches as on all of
-        # them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
-        # (else its best is 0, its low-quality matches are zero columns: the full matrix is made).
-        cols, quality = overlap_iou(gt_d, anchors)
-        if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
-            quality = torch.zeros((n, anchors.shape[0]), dtype=quality.dtype, device=dev).index_copy_(1, cols, quality)
-            cols = torch.arange(anchors.shape[0], device=dev)
+        cols, quality = matcher_quality(gt_d, anchors)
         v, i = quality.max(1)
         best_iou, best = v.float().cpu().numpy(), cols[i].cpu().numpy().astype(np.int64)
         if model is not None:
@@ -133,6 +125,20 @@ def anchor_evidence(tr, truth, model=None) -> AnchorEvidence:
             cov += [c.numpy() for c in cols[k].cpu().to(torch.int64).split(counts)]
         covering = tuple(cov)
     return AnchorEvidence(gt.numpy(), best_iou, best, positives, pos_idx, dec_best_iou, dec_best, covering)
+
+
+def matcher_quality(gt: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cols, quality): the [N, A] quality matrix ``assign_targets_to_anchors`` gives the Matcher, on
+    the columns of the anchors that overlap an object (every other column is 0). The Matcher decides
+    a column from that column and each object's best IoU, so on these columns it matches as on all
+    of them, and the zero columns stay unmatched -- as long as every object overlaps some anchor
+    (else its best is 0, its low-quality matches are zero columns: the full matrix is made)."""
+    cols, quality = overlap_iou(gt, anchors)
+    if cols.numel() == 0 or bool((quality.max(1).values <= 0).any()):
+        full = torch.zeros((gt.shape[0], anchors.shape[0]), dtype=quality.dtype, device=anchors.device)
+        quality = full.index_copy_(1, cols, quality)
+        cols = torch.arange(anchors.shape[0], device=anchors.device)
+    return cols, quality
 
 
 def overlap_iou(gt: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

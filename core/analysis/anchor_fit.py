@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from core.analysis.anchor_config import AnchorConfig
-from core.analysis.anchor_coverage import Judge, cap_of, image_counts, objects, totals
-from core.analysis.anchor_match import Geometry, config_of, generator_of, geometry_of
+from core.analysis.anchor_coverage import Judge, image_counts, objects, totals
+from core.analysis.anchor_match import Geometry, config_of, generator_of, geometry_of, sampler_cap
 from core.analysis.anchor_search import free, split, suggest
-from core.errors import LensError
 
 JSON, CHART = "anchors.json", "anchors.png"
 
@@ -70,12 +69,14 @@ class Fit:
     suggested_held: object = None  # of the suggestion on the held-out half
 
 
-def _judged(cov, held) -> dict:
+def _judged(cov, held_i) -> dict:
+    """A configuration's entry in anchors.json: on every image, and on the held-out ones."""
+    s = cov.summary()
+    held = cov.subset(held_i).summary() if len(held_i) else None
     return {**cov.config.to_json(), "paste": cov.config.paste(), "per_location": list(cov.config.per_location()),
-            "strong_share": cov.summary()["strong_share"], "mean_positives": cov.summary()["mean_positives"],
-            "held_out": None if held is None else {k: held.summary()[k] for k in
-                                                   ("images", "objects", "strong_share", "starved", "rescued",
-                                                    "mean_positives")}}
+            "strong_share": s["strong_share"], "mean_positives": s["mean_positives"],
+            "held_out": None if held is None else {k: held[k] for k in ("images", "objects", "strong_share", "starved",
+                                                                      "rescued", "mean_positives")}}
 
 
 def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: int = 0, trials: int = 200,
@@ -91,17 +92,16 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
     if config is not None:
         config.check(levels, "--sizes/--ratios")
     judged_cfg = config or model_cfg
-    cap = cap_of(rpn)
+    cap = sampler_cap(rpn)
     everything = Judge(rpn, geometries)
     judged = everything(judged_cfg, gen if config is None else None)
     fit_i, held_i = split(len(geometries), seed, fit_share)
     fitting = Judge(rpn, [geometries[i] for i in fit_i])
-    held = Judge(rpn, [geometries[i] for i in held_i]) if len(held_i) else None
     bar = progress(trials + (4 * free_trials if free_trials else 0)) if progress else None
     found = suggest(fitting, model_cfg, seed, trials, bar)
     current_all = judged if config is None else everything(model_cfg, gen)
-    cur_held = held(model_cfg, gen) if held else None
-    sug_all, sug_held = everything(found.config), held(found.config) if held else None
+    sug_all = everything(found.config)
+    cur_held, sug_held = (current_all.subset(held_i), sug_all.subset(held_i)) if len(held_i) else (None, None)
     report = {
         "images": len(geometries), "object_count": sum(len(g) for g in geometries),
         "model": loaded.name, "weights": loaded.weights,
@@ -115,7 +115,7 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
         "objects": objects(judged, cap), "totals": totals(judged),
         "totals_suggested": totals(sug_all),
         "per_image": image_counts(judged),
-        "current": _judged(current_all, cur_held), "suggested": _judged(sug_all, sug_held),
+        "current": _judged(current_all, held_i), "suggested": _judged(sug_all, held_i),
     }
     report["suggested"]["fit"] = {"strong_share": round(found.fit_key[0], 6), "mean_positives": round(found.fit_key[1], 4)}
     out = Fit(report, current=current_all, suggested_all=sug_all, current_held=cur_held, suggested_held=sug_held)
@@ -125,7 +125,7 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
                              None if bar is None else (lambda t: bar(trials + t)))
     if chosen is not None:
         f_all = everything(chosen.config)
-        report["free"] = {**_judged(f_all, held(chosen.config) if held else None),
+        report["free"] = {**_judged(f_all, held_i),
                           "note": "another number of anchors per location: the RPN head's convolutions change "
                                   "shape, so the RPN head needs training",
                           "tried": [{**f.config.to_json(), "per_location": list(f.config.per_location()),
@@ -134,29 +134,23 @@ def fit(loaded, geometries: list, *, config: AnchorConfig | None = None, seed: i
 
 
 def read(loaded, paths, annotations=None, report=None, progress=None) -> tuple[list, list]:
-    """(geometries, unreadable lines): each image with its truth (``annotations`` or beside it);
-    an image that cannot be read, or has no truth, is one line and left out."""
-    from core.tracing.images import load
-    from core.truth.beside import find_for_image
-    from core.truth.sources import open_annotations
+    """(geometries, unreadable lines): each image with its truth (``annotations``, an opened
+    core.truth.sources.open_annotations, or beside it), read as ``analyze`` reads it; an image that
+    cannot be read, or has no truth, is one line and left out."""
+    from core.analysis.analyze import ImageSet
 
-    ann = open_annotations(annotations) if annotations is not None else None
+    images = ImageSet(list(paths), annotations, loaded.class_names)
     shapes = Shapes(loaded.module)
     geoms, bad = [], []
-    for path in (progress(paths) if progress else paths):
-        try:
-            rgb = load(path)
-            truth = find_for_image(path, rgb.shape[:2], list(loaded.class_names), ann)
-            if truth is None:
-                raise LensError(path, "no annotation for this image " + (f"in {ann.source}" if ann else "beside it"))
-        except LensError as err:
-            bad.append(str(err))
+    for k in (progress(range(len(images))) if progress else range(len(images))):
+        _, rgb, truth, err = images[k]
+        if err is not None:
+            bad.append(err)
             if report:
-                report(str(err))
+                report(err)
             continue
-        geoms.append(geometry(loaded.module, shapes, rgb, truth, str(path)))
+        geoms.append(geometry(loaded.module, shapes, rgb.numpy(), truth, str(images.paths[k])))
     return geoms, bad
-
 
 def write(out: Path, result: Fit, chart: bool = True) -> None:
     from core.atomic import write_text

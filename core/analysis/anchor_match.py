@@ -22,7 +22,7 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
 from core.analysis.anchor_config import AnchorConfig
-from core.analysis.anchor_evidence import overlap_iou
+from core.analysis.anchor_evidence import matcher_quality
 from core.analysis.anchor_types import MATCHES
 from core.errors import LensError
 
@@ -103,13 +103,13 @@ def level_counts(gen: AnchorGenerator, g: Geometry) -> list[int]:
 class Match:
     """The Matcher's decision for every anchor of one image, and what it means per object."""
 
-    matched: np.ndarray  # [A] int64: the Matcher's output (object >= 0, -1 below the low threshold, -2 between)
+    matched: np.ndarray | None  # [A] int64 (None: not kept, match(per_anchor=False)): the Matcher's output (object >= 0, -1 below the low threshold, -2 between)
     positives: np.ndarray  # [N] int64 positive anchors per object
     strong: np.ndarray  # [N] int64 of those, at IoU >= the high threshold
     best_iou: np.ndarray  # [N] float32 the object's best IoU with any anchor
     best: np.ndarray  # [N] int64 that anchor
-    best_object: np.ndarray  # [A] int64 the object of highest IoU per anchor (0 where none overlaps), box_iou's max
-    best_object_iou: np.ndarray  # [A] float32 that IoU
+    best_object: np.ndarray | None  # [A] int64 the object of highest IoU per anchor (0 where none overlaps), box_iou's max
+    best_object_iou: np.ndarray | None  # [A] float32 that IoU
 
     @property
     def labels(self) -> np.ndarray:
@@ -128,38 +128,37 @@ class Match:
 
 
 @torch.inference_mode()
-def match(rpn, boxes, anchors: torch.Tensor) -> Match:
+def match(rpn, boxes, anchors: torch.Tensor, per_anchor: bool = True) -> Match:
     """``rpn.proposal_matcher(rpn.box_similarity(boxes, anchors))`` as ``assign_targets_to_anchors``
     computes it, on the anchors that overlap an object (every other column is 0, which the Matcher
-    labels below the low threshold: core.analysis.anchor_evidence explains why this is the same)."""
+    labels below the low threshold: core.analysis.anchor_evidence.matcher_quality). Without
+    ``per_anchor`` only the per-object figures are kept (the search judges thousands of images)."""
     gt = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4).to(anchors.device)
     n, a = int(gt.shape[0]), int(anchors.shape[0])
-    matched = torch.full((a,), -1, dtype=torch.int64)
-    best_obj, best_obj_iou = torch.zeros(a, dtype=torch.int64), torch.zeros(a)
-    if n == 0 or a == 0:
-        z = np.zeros(n, np.int64)
-        return Match(matched.numpy(), z, z.copy(), np.zeros(n, np.float32), np.full(n, -1, np.int64),
-                     best_obj.numpy(), best_obj_iou.numpy())
-    if rpn.box_similarity is not box_iou:
-        raise LensError("rpn", "its box_similarity is not torchvision's box_iou: its anchors cannot be matched here")
-    cols, q = overlap_iou(gt, anchors)
-    if cols.numel() == 0 or bool((q.max(1).values <= 0).any()):  # an object that overlaps no anchor: every column
-        q = box_iou(gt, anchors)
-        cols = torch.arange(a, device=anchors.device)
-    m = rpn.proposal_matcher(q)
-    matched[cols.cpu()] = m.cpu()
-    v, i = q.max(0)
-    best_obj[cols.cpu()], best_obj_iou[cols.cpu()] = i.cpu(), v.float().cpu()
-    bv, bi = q.max(1)
-    k = torch.nonzero(m >= 0).flatten()
-    obj = m[k]
-    positives = torch.bincount(obj, minlength=n)
-    high = float(rpn.proposal_matcher.high_threshold)
-    strong = torch.bincount(obj[q[obj, k] >= high], minlength=n)
-    return Match(matched.numpy(), positives.cpu().numpy().astype(np.int64), strong.cpu().numpy().astype(np.int64),
-                 bv.float().cpu().numpy(), cols[bi].cpu().numpy().astype(np.int64),
-                 best_obj.numpy(), best_obj_iou.numpy())
-
+    positives, strong, best = np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, -1, np.int64)
+    best_iou = np.zeros(n, np.float32)
+    if n and a:
+        if rpn.box_similarity is not box_iou:
+            raise LensError("rpn", "its box_similarity is not torchvision's box_iou: its anchors cannot be matched here")
+        cols, q = matcher_quality(gt, anchors)
+        m = rpn.proposal_matcher(q)
+        bv, bi = q.max(1)
+        k = torch.nonzero(m >= 0).flatten()
+        obj = m[k]
+        high = float(rpn.proposal_matcher.high_threshold)
+        positives = torch.bincount(obj, minlength=n).cpu().numpy().astype(np.int64)
+        strong = torch.bincount(obj[q[obj, k] >= high], minlength=n).cpu().numpy().astype(np.int64)
+        best_iou, best = bv.float().cpu().numpy(), cols[bi].cpu().numpy().astype(np.int64)
+    matched = best_obj = best_obj_iou = None
+    if per_anchor:
+        matched = torch.full((a,), -1, dtype=torch.int64)
+        best_obj, best_obj_iou = torch.zeros(a, dtype=torch.int64), torch.zeros(a)
+        if n and a:
+            matched[cols.cpu()] = m.cpu()
+            v, i = q.max(0)
+            best_obj[cols.cpu()], best_obj_iou[cols.cpu()] = i.cpu(), v.float().cpu()
+        matched, best_obj, best_obj_iou = matched.numpy(), best_obj.numpy(), best_obj_iou.numpy()
+    return Match(matched, positives, strong, best_iou, best, best_obj, best_obj_iou)
 
 def describe(cfg: AnchorConfig, counts: list[int], index: int) -> tuple[int, float, float]:
     """Global anchor index -> (level, size, aspect ratio), torchvision's order within a cell:

@@ -39,7 +39,6 @@ def split(n: int, seed: int, fit_share: float = 0.5) -> tuple[np.ndarray, np.nda
 class Found:
     config: AnchorConfig
     fit_key: tuple  # (strong share, mean positives) on the fitting half
-    trials: int
 
 
 def _round(cfg_sizes, cfg_ratios, shared: bool) -> AnchorConfig | None:
@@ -100,14 +99,12 @@ def evolve(judge: Judge, seeds, trials: int, rng: np.random.Generator, shared: b
            progress: Callable[[int], None] | None = None) -> Found | None:
     """The best of ``seeds``, then ``trials`` (1+1) mutation steps from it; ties keep the earlier
     (None when no seed was usable)."""
-    best, best_key, done = None, None, 0
+    best, best_key = None, None
     seen: dict = {}
 
     def score(cfg):
-        nonlocal done
         if cfg not in seen:
             seen[cfg] = judge(cfg).key()
-            done += 1
         return seen[cfg]
 
     for cfg in seeds:
@@ -125,7 +122,7 @@ def evolve(judge: Judge, seeds, trials: int, rng: np.random.Generator, shared: b
                 best, best_key = cand, k
         if progress is not None:
             progress(t + 1)
-    return Found(best, best_key, done)
+    return Found(best, best_key)
 
 
 def structure_of(cfg: AnchorConfig) -> tuple:

@@ -28,17 +28,15 @@ class AnchorWhatIf:
     gt_boxes_image: np.ndarray  # [G, 4] original pixels
     before: np.ndarray  # [N truth] int8
     after: np.ndarray  # [N truth] int8
-    seed: int = 0
-    best_before: np.ndarray | None = None  # [N truth] float32 best anchor IoU, model's anchors (-1: left out)
-    best_after: np.ndarray | None = None  # [N truth] float32 the same with these anchors
+    seed: int
+    best_before: np.ndarray  # [N truth] float32 best anchor IoU, model's anchors (-1: left out)
+    best_after: np.ndarray  # [N truth] float32 the same with these anchors
 
     def object_line(self, i: int, name: str = "") -> str:
         """``1 rectangle: rescued (best anchor IoU 0.64) -> rescued (0.28)`` ("" for an object left out)."""
         if not 0 <= i < len(self.after) or self.after[i] < 0:
             return ""
         head = f"{i} {name}".strip()
-        if self.best_before is None or self.best_after is None:
-            return f"{head}: {MATCHES[self.before[i]]} -> {MATCHES[self.after[i]]}"
         return (f"{head}: {MATCHES[self.before[i]]} (best anchor IoU {self.best_before[i]:.2f}) -> "
                 f"{MATCHES[self.after[i]]} ({self.best_after[i]:.2f})")
 

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from core.analysis.anchor_config import AnchorConfig
-from core.analysis.anchor_evidence import trace_state
+from core.analysis.anchor_evidence import model_anchors, trace_state
 from core.analysis.anchor_match import anchors_for, generator, generator_of, geometry_of, match
 from core.analysis.anchor_types import AnchorWhatIf
 from core.errors import LensError
-from core.tracing.types import AnchorLevel
+from core.tracing.runner import anchor_levels
 from core.training.targets import at_rpn_sampler
 from core.training.types import POSITIVE, AnchorTargets
 
@@ -30,9 +30,9 @@ def geometry(tr, truth=None):
 
 
 @torch.inference_mode()
-def what_if(tr, cfg: AnchorConfig, seed: int | None = None) -> AnchorWhatIf:
-    """``cfg``'s anchors on ``tr``'s feature maps, its labels and minibatch (the training view's
-    seed, or ``seed``), and every truth object's match before and after."""
+def what_if(tr, cfg: AnchorConfig) -> AnchorWhatIf:
+    """``cfg``'s anchors on ``tr``'s feature maps, its labels and minibatch (for the training
+    view's seed), and every truth object's match and best anchor IoU before and after."""
     state = trace_state(tr)
     if state is None:
         raise LensError("anchor what-if", "this trace holds no tensors to compute anchors from")
@@ -44,29 +44,21 @@ def what_if(tr, cfg: AnchorConfig, seed: int | None = None) -> AnchorWhatIf:
     truth = tr.truth
     g = geometry(tr, truth)
     anchors = anchors_for(gen, g)
-    levels, offset = [], 0
-    for i, (a, cell) in enumerate(zip(tr.anchors, gen.cell_anchors)):
-        lvl = AnchorLevel(a.name, a.grid, a.stride, tuple(float(s) for s in cfg.sizes[i]),
-                          tuple(float(r) for r in cfg.aspect_ratios[i]), cell.numpy().astype(np.float32), offset)
-        levels.append(lvl)
-        offset += lvl.count
+    levels = anchor_levels(gen, [a.name for a in tr.anchors], [a.grid for a in tr.anchors], tr.meta.batch_size)
     n = len(truth) if truth is not None else 0
+    seed = tr.training.seed if tr.training is not None else 0
     before = np.full(n, -1, np.int8)
     after = np.full(n, -1, np.int8)
     best0, best1 = np.full(n, -1, np.float32), np.full(n, -1, np.float32)
     targets = None
     if truth is not None:
-        model_anchors = state.anchors if getattr(state, "anchors", None) is not None else \
-            anchors_for(rpn.anchor_generator, g)
-        m0, m1 = match(rpn, g.boxes, model_anchors), match(rpn, g.boxes, anchors)
+        m0, m1 = match(rpn, g.boxes, model_anchors(tr)), match(rpn, g.boxes, anchors)
         before[g.truth], after[g.truth] = m0.outcome(), m1.outcome()
         best0[g.truth], best1[g.truth] = m0.best_iou, m1.best_iou
-        if seed is None:
-            seed = tr.training.seed if tr.training is not None else 0
         targets = _targets(tr, rpn, m1, anchors, seed)
     boxes_image = truth.boxes[g.truth] if truth is not None else np.zeros((0, 4), np.float32)
-    return AnchorWhatIf(cfg.sizes, cfg.aspect_ratios, cfg.paste(), tuple(levels), targets, g.truth, g.boxes,
-                        np.asarray(boxes_image, np.float32), before, after, int(seed or 0), best0, best1)
+    return AnchorWhatIf(cfg.sizes, cfg.aspect_ratios, cfg.paste(), levels, targets, g.truth, g.boxes,
+                        np.asarray(boxes_image, np.float32), before, after, int(seed), best0, best1)
 
 
 def _targets(tr, rpn, m, anchors: torch.Tensor, seed: int) -> AnchorTargets:

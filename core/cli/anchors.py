@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from core.analysis.anchor_config import AnchorConfig
+from core.cli.options import add_model_options, load
 from core.errors import LensError
 
 
@@ -50,7 +51,6 @@ def table(report: dict) -> str:
 def run(args) -> int:
     from core.analysis import anchor_fit
     from core.analysis.analyze import list_images
-    from core.cli.options import load
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -65,30 +65,27 @@ def run(args) -> int:
             raise LensError("--sizes/--ratios", "give both")
         config = AnchorConfig.parse(args.sizes, args.ratios, None, "--sizes/--ratios")
     paths = list_images(args.inputs)
+    ann = None
     if args.annotations is not None:
         from core.truth.sources import open_annotations
 
-        open_annotations(args.annotations)  # a bad file: one line before the model loads
+        ann = open_annotations(args.annotations)  # a bad file: one line before the model loads
     loaded = load(args)
     gen = anchor_fit.generator_of(loaded.module, loaded.name)
     if config is not None:  # before reading the images (the feature maps are checked again then)
         config.check(len(gen.cell_anchors), "--sizes/--ratios")
     quiet = args.quiet
-    geoms, bad = anchor_fit.read(loaded, paths, args.annotations, anchor_fit.log,
+    geoms, bad = anchor_fit.read(loaded, paths, ann, anchor_fit.log,
                                  None if quiet else (lambda ps: _iter(ps, _bar(len(ps), "images"))))
     if not geoms:
         raise LensError(args.inputs[0], "no image with annotations to fit anchors on")
     bar = None if quiet else _Trials()
-    import torch
+    from core.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # thousands of small IoU matrices: more threads only add overhead
-    try:
+    with torch_threads(1):  # thousands of small IoU matrices: more threads only add overhead
         res = anchor_fit.fit(loaded, geoms, config=config, seed=args.seed, trials=args.trials,
                              free_trials=args.free_trials or None, fit_share=args.fit_share,
                              progress=None if quiet else bar.start)
-    finally:
-        torch.set_num_threads(threads)
     if bar is not None:
         bar.close()
     res.report["unreadable"] = bad
@@ -140,9 +137,5 @@ def add_parser(sub) -> None:
                    help="search steps per structure of the free search (other anchors per location); 0: none")
     a.add_argument("--fit-share", type=float, default=0.5, help="share of the images to fit on (default 0.5)")
     a.add_argument("--quiet", action="store_true", help="no progress bars or table")
-    a.add_argument("--model", default=None, help="a preset, auto or your builder (as for `rcnn-lens trace`)")
-    a.add_argument("--weights", default=None, help="demo, coco, random, random:SEED or a checkpoint")
-    a.add_argument("--trust", action="store_true", help="load a whole pickled model (runs code from the file)")
-    a.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    a.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_model_options(a, thresholds=False)  # the Matcher and sampler are the model's; no inference runs
     a.set_defaults(func=run)

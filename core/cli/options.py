@@ -17,7 +17,9 @@ THRESHOLD_OPTIONS = (
 )
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, thresholds: bool = True) -> None:
+    """--model, --weights, --trust, --device, --debug, and the test-time thresholds unless a command
+    does not run the model's inference (``thresholds=False``)."""
     p.add_argument("--model", default=None,
                    help="a preset (see `rcnn-lens models`), auto (the preset the checkpoint fits; the default "
                         "with a checkpoint) or your builder path/to/file.py:function or package.module:function "
@@ -29,7 +31,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="load a whole pickled model (torch.save(model)) with weights_only=False: runs code from "
                         "the file; only for files you made")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    for flag, dest, typ, help_ in THRESHOLD_OPTIONS:
+    for flag, dest, typ, help_ in THRESHOLD_OPTIONS if thresholds else ():
         p.add_argument(flag, dest=dest, type=typ, default=None, help=help_)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 

@@ -22,31 +22,23 @@ HELD_OUT_SEED = 2_000_003
 
 def evaluate(weights: str = "demo", images: int = 300, seed: int = HELD_OUT_SEED, threads: int = 2,
              progress: bool = True) -> dict:
-    from core.models.load import load_model
-
-    model = load_model("demo", weights=weights, box_score_thresh=0.01)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return _evaluate(model, weights, images, seed, progress)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _evaluate(model, weights: str, images: int, seed: int, progress: bool) -> dict:
     from torchmetrics.detection import MeanAveragePrecision
 
     from core.demo.train import to_tensor
+    from core.models.load import load_model
+    from core.threads import torch_threads
 
-    metric = MeanAveragePrecision(iou_type="bbox", iou_thresholds=[0.5], class_metrics=True,
-                                  backend="pycocotools")
-    with torch.inference_mode():
-        for i in tqdm(range(images), desc="evaluate", unit="img", disable=not progress or None):
-            s = make_scene(scene_rng(seed, i))
-            out = model.module([to_tensor(s.image)])[0]
-            metric.update([{k: out[k] for k in ("boxes", "scores", "labels")}],
-                          [{"boxes": torch.from_numpy(s.boxes), "labels": torch.from_numpy(s.labels)}])
-    r = metric.compute()
+    with torch_threads(threads):
+        model = load_model("demo", weights=weights, box_score_thresh=0.01)
+        metric = MeanAveragePrecision(iou_type="bbox", iou_thresholds=[0.5], class_metrics=True,
+                                      backend="pycocotools")
+        with torch.inference_mode():
+            for i in tqdm(range(images), desc="evaluate", unit="img", disable=not progress or None):
+                s = make_scene(scene_rng(seed, i))
+                out = model.module([to_tensor(s.image)])[0]
+                metric.update([{k: out[k] for k in ("boxes", "scores", "labels")}],
+                              [{"boxes": torch.from_numpy(s.boxes), "labels": torch.from_numpy(s.labels)}])
+        r = metric.compute()
     per_class = {CLASSES[int(c) - 1]: float(v) for c, v in zip(r["classes"], r["map_per_class"])}
     return {"map_50": float(r["map_50"]), "per_class": per_class, "images": images, "seed": seed,
             "weights": weights}

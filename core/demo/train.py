@@ -27,6 +27,7 @@ from core.analysis.anchor_config import AnchorConfig
 from core.demo.model import DEFAULT_CONFIG, build_shapes_model
 from core.demo.shapes import CLASSES, make_scene, scene_rng
 from core.errors import LensError
+from core.threads import torch_threads
 
 FORMAT = "rcnn-lens-checkpoint/1"
 
@@ -98,15 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m core.demo.train: {err}", file=sys.stderr)
         return 1
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         return _train(args, anchors)
-    finally:
-        torch.set_num_threads(threads)  # run in-process (the tests), the caller keeps its threads
 
 
 def _train(args, anchors) -> int:
+    """The training loop: seeded, a progress bar, the loss log, a checkpoint every ``save_every``."""
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = dict(DEFAULT_CONFIG)
